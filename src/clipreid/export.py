@@ -1,0 +1,88 @@
+"""ONNX export of the test-time image encoder, with a parity check in onnxruntime on real
+test images: the export fails when ONNX and PyTorch differ by more than the tolerance."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from clipreid.data.image_dataset import read_rgb
+from clipreid.data.transforms import test_transform
+from clipreid.errors import ClipReidError
+from clipreid.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+
+class ExportParityError(ClipReidError):
+    """The exported model disagrees with PyTorch beyond the configured tolerance."""
+
+
+class TestTimeEncoder(nn.Module):
+    """images (B, 3, H, W) [, camids (B,)] -> L2-normalised descriptors (B, D)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.uses_cameras = model.camera_embedding is not None
+
+    def forward(self, images, camids=None):
+        return self.model.test_features(images, camids if self.uses_cameras else None)
+
+
+def load_images(paths: Sequence[str], input_size) -> torch.Tensor:
+    transform = test_transform(input_size)
+    return torch.stack([transform(read_rgb(p)) for p in paths])
+
+
+def onnx_features(onnx_path, images: torch.Tensor, camids: torch.Tensor | None):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = {"images": images.numpy()}
+    if camids is not None:
+        feeds["camids"] = camids.numpy().astype(np.int64)
+    return session.run(["features"], feeds)[0]
+
+
+def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
+                cfg: Mapping, onnx_path, metrics_path) -> dict:
+    """Export ``model`` to ``onnx_path`` (dynamic batch axis), compare onnxruntime with
+    PyTorch on the first ``cfg['num_images']`` of ``paths``, write ``metrics_path``."""
+    if not paths:
+        raise ClipReidError("export: no test images to check the exported model on")
+    encoder = TestTimeEncoder(model.cpu().eval()).eval()
+    n = min(int(cfg["num_images"]), len(paths))
+    images = load_images(paths[:n], input_size)
+    cams = torch.as_tensor(list(camids[:n]), dtype=torch.long)
+    batch = torch.export.Dim("batch")
+    if encoder.uses_cameras:
+        args, names, dynamic = (images[:2], cams[:2]), ["images", "camids"], (
+            {0: batch}, {0: batch})
+    else:
+        args, names, dynamic = (images[:2],), ["images"], ({0: batch},)
+    with atomic_path(onnx_path) as tmp:
+        torch.onnx.export(encoder, args, str(tmp), input_names=names,
+                          output_names=["features"], dynamic_shapes=dynamic,
+                          opset_version=int(cfg["opset"]), dynamo=True,
+                          external_data=False, verbose=False)
+        with torch.no_grad():
+            expected = encoder(images, cams if encoder.uses_cameras else None).numpy()
+        got = onnx_features(tmp, images, cams if encoder.uses_cameras else None)
+        diff = float(np.abs(expected - got).max())
+        result = {"max_abs_diff": diff, "tolerance": float(cfg["max_abs_diff"]),
+                  "num_images": n, "opset": int(cfg["opset"]),
+                  "feature_dim": int(expected.shape[1]),
+                  "onnx_megabytes": round(Path(tmp).stat().st_size / 2**20, 3)}
+        log.info("export parity on %d test images: max |onnx - torch| = %.3g", n, diff)
+        if not diff <= float(cfg["max_abs_diff"]):
+            raise ExportParityError(
+                f"{onnx_path}: onnxruntime and PyTorch differ by {diff:.3g} on {n} test "
+                f"images, above export.max_abs_diff={cfg['max_abs_diff']}; not exported")
+    write_json(metrics_path, result)
+    return result

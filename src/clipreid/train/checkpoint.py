@@ -1,0 +1,56 @@
+"""Per-epoch checkpoints for resuming an interrupted stage.
+
+A checkpoint holds tensors and plain containers only (loaded with weights_only=True), and
+the fingerprint of the run that wrote it: a checkpoint of another configuration or other
+inputs is ignored, so a changed experiment never resumes from a stale one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from clipreid.io import load_torch, save_torch
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "last.pt"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(params: Mapping, input_files: Iterable[str | os.PathLike] = ()) -> str:
+    """Digest of a stage's params and the contents of its input files."""
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for path in input_files:
+        h.update(file_digest(path).encode())
+    return h.hexdigest()
+
+
+def save_checkpoint(directory: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    save_torch(Path(directory) / CHECKPOINT_NAME, dict(state))
+
+
+def load_checkpoint(directory: str | os.PathLike, expected_fingerprint: str):
+    """The last checkpoint in ``directory`` if it was written by the same run, else None."""
+    path = Path(directory) / CHECKPOINT_NAME
+    if not path.is_file():
+        return None
+    try:
+        state = load_torch(path)
+    except Exception as exc:  # a damaged file: start again rather than fail
+        log.warning("ignoring unreadable checkpoint %s (%s)", path, exc)
+        return None
+    if state.get("fingerprint") != expected_fingerprint:
+        log.info("ignoring checkpoint %s: written by another configuration", path)
+        return None
+    return state
