@@ -7,7 +7,7 @@
     root/bounding_box_test/...                        gallery: test identities on several
                                                       cameras, distractors (0000_...) and
                                                       junk (-1_...)
-    root/synthetic.json                               the arguments and the counts
+    root/synthetic.json                               the settings and the counts
 
 What separates identities: upper- and lower-body colours (from a shared palette, so single
 colours collide between identities), the upper-body pattern (solid, horizontal or vertical
@@ -32,11 +32,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from clipreid.errors import ConfigError
 from clipreid.io import atomic_dir
@@ -104,7 +103,8 @@ class Camera:
     gain: float
     cast: np.ndarray  # per-channel multipliers
     light: float  # left-right illumination slope
-    blur: float  # Gaussian blur radius (pixels)
+    blur: int  # passes of a [1, 2, 1] / 4 blur
+    noise: np.ndarray  # 2H x 2W x 3 sensor noise bank; each image takes a random window
     resolution: float  # 1.0 = full; < 1 loses detail (down- then up-sampling)
     scale: float  # figure size factor
     view_p: np.ndarray  # probabilities of front / back / side
@@ -179,13 +179,30 @@ def make_camera(rng: np.random.Generator, height: int, width: int) -> Camera:
         gain=float(rng.uniform(0.7, 1.3)),
         cast=(1.0 + rng.uniform(-0.18, 0.18, 3)).astype(np.float32),
         light=float(rng.uniform(-0.35, 0.35)),
-        blur=float(rng.choice([0.0, 0.4, 0.8, 1.2])),
+        blur=int(rng.choice([0, 0, 1, 2])),
         resolution=float(rng.choice([1.0, 1.0, 0.6, 0.45])),
         scale=float(rng.uniform(0.82, 1.0)),
         view_p=rng.dirichlet([1.0, 1.0, 1.0]),
         mirror_p=float(rng.uniform(0.2, 0.8)),
         occlusion_p=float(rng.uniform(0.0, 0.35)),
+        noise=rng.normal(0.0, rng.uniform(2.0, 6.0), (2 * height, 2 * width, 3)).astype(np.float32),
     )
+
+
+def _blur(img: np.ndarray) -> np.ndarray:
+    """One pass of a separable [1, 2, 1] / 4 blur (edges repeated)."""
+    out = img * 0.5
+    out[1:] += img[:-1] * 0.25
+    out[0] += img[0] * 0.25
+    out[:-1] += img[1:] * 0.25
+    out[-1] += img[-1] * 0.25
+    rows = out
+    out = rows * 0.5
+    out[:, 1:] += rows[:, :-1] * 0.25
+    out[:, 0] += rows[:, 0] * 0.25
+    out[:, :-1] += rows[:, 1:] * 0.25
+    out[:, -1] += rows[:, -1] * 0.25
+    return out
 
 
 def _box(img, y0, y1, x0, x1):
@@ -212,7 +229,8 @@ def _fill_pattern(img, y0, y1, x0, x1, colour, accent, pattern, period):
     img[by0:by1, bx0:bx1] = colour
     if pattern in ("solid", "logo"):
         if pattern == "logo":
-            cy, cx, hh, hw = (y0 + y1) / 2 - (y1 - y0) * 0.1, (x0 + x1) / 2, (y1 - y0) * 0.18, (x1 - x0) * 0.22
+            cy, cx = (y0 + y1) / 2 - (y1 - y0) * 0.1, (x0 + x1) / 2
+            hh, hw = (y1 - y0) * 0.18, (x1 - x0) * 0.22
             _fill(img, cy - hh, cy + hh, cx - hw, cx + hw, accent)
         return
     ys = (np.arange(by0, by1, dtype=np.float32) - y0)[:, None]
@@ -302,7 +320,8 @@ def _occlude(img, rng: np.random.Generator) -> None:
     h, w = img.shape[:2]
     colour = rng.uniform(30, 200, 3).astype(np.float32)
     if rng.random() < 0.6:  # from below
-        _fill(img, h * rng.uniform(0.55, 0.8), h, w * rng.uniform(-0.2, 0.3), w * rng.uniform(0.7, 1.2), colour)
+        top, left, right = rng.uniform(0.55, 0.8), rng.uniform(-0.2, 0.3), rng.uniform(0.7, 1.2)
+        _fill(img, h * top, h, w * left, w * right, colour)
     else:  # from one side
         x_edge = w * rng.uniform(0.25, 0.45)
         if rng.random() < 0.5:
@@ -317,7 +336,7 @@ def render(ident: Identity | None, camera: Camera, rng: np.random.Generator, *,
 
     ``kind``: ``person`` (a whole figure), ``distractor`` (a figure badly framed: half out
     of the crop), ``junk`` (mostly background with a sliver of a figure)."""
-    img = np.roll(camera.background, int(rng.integers(-8, 9)), axis=1).copy()
+    img = np.roll(camera.background, int(rng.integers(-8, 9)), axis=1)  # a new array
     img *= rng.uniform(0.9, 1.1)
     h, w = img.shape[:2]
     view = VIEWS[rng.choice(3, p=camera.view_p)]
@@ -339,188 +358,214 @@ def render(ident: Identity | None, camera: Camera, rng: np.random.Generator, *,
         img = img[:, ::-1]
     light = 1.0 + camera.light * (np.arange(w, dtype=np.float32) / (w - 1) - 0.5)
     cast = camera.cast * (1.0 + rng.uniform(-0.05, 0.05, 3)).astype(np.float32)
-    img = img * (camera.gain * rng.uniform(0.88, 1.12)) * cast * light[None, :, None]
-    img += rng.normal(0.0, 4.0, img.shape).astype(np.float32)
-    out = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    gain = np.float32(camera.gain * rng.uniform(0.88, 1.12))
+    img *= (gain * cast)[None, :] * light[:, None]  # (w, 3) factors, broadcast over rows
+    for _ in range(camera.blur):
+        img = _blur(img)
+    dy, dx = int(rng.integers(0, h)), int(rng.integers(0, w))
+    img += camera.noise[dy : dy + h, dx : dx + w]
+    out = Image.fromarray(np.clip(img, 0, 255, out=img).astype(np.uint8))
     if camera.resolution < 1.0:
         small = (max(int(w * camera.resolution), 8), max(int(h * camera.resolution), 8))
         out = out.resize(small, Image.BILINEAR).resize((w, h), Image.BILINEAR)
-    if camera.blur > 0:
-        out = out.filter(ImageFilter.GaussianBlur(camera.blur))
     return out
 
 
 def _range(value, name: str) -> tuple[int, int]:
-    """A ``[lo, hi]`` pair (inclusive) or one int, checked."""
-    values = [int(value)] * 2 if isinstance(value, (int, np.integer)) else [int(v) for v in value]
+    """A ``[low, high]`` pair (inclusive) or one int, checked."""
+    if isinstance(value, (int, np.integer)):
+        values = [int(value)] * 2
+    else:
+        values = [int(v) for v in value]
     if len(values) != 2 or values[0] > values[1] or values[0] < 0:
-        raise ConfigError(f"synthetic.{name}={value!r}: expected [low, high] with 0 <= low <= high")
+        raise ConfigError(
+            f"synthetic.{name}={value!r}: expected [low, high] with 0 <= low <= high"
+        )
     return values[0], values[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The generator's arguments, normalised and checked (see :func:`write_synthetic`)."""
+
+    seed: int = 0
+    num_train_ids: int = 120
+    num_test_ids: int = 120
+    num_cameras: int = 6
+    train_images_per_id: tuple[int, int] = (8, 12)
+    train_cameras_per_id: tuple[int, int] = (2, 4)
+    test_cameras_per_id: tuple[int, int] = (3, 5)
+    query_cameras_per_id: tuple[int, int] = (2, 3)
+    gallery_images_per_id: tuple[int, int] = (6, 10)
+    num_distractors: int = 100
+    num_junk: int = 30
+    height: int = 128
+    width: int = 64
+    jpeg_quality: int = 90
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> "Settings":
+        """Build from keyword arguments (e.g. the ``dataset.synthetic`` config block)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigError(
+                f"synthetic: unknown setting(s) {unknown}; known: {sorted(known)}"
+            )
+        values = {}
+        for key, value in kwargs.items():
+            is_range = key.endswith("_per_id")
+            values[key] = _range(value, key) if is_range else int(value)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Fail with the setting at fault when these cannot make a valid set."""
+        cams = self.num_cameras
+        problems = []
+        if not 2 <= cams <= 9:
+            problems.append(f"num_cameras={cams} must be 2..9 (one digit in Market names)")
+        if self.num_train_ids < 1 or self.num_test_ids < 1:
+            problems.append("num_train_ids and num_test_ids must be >= 1")
+        if self.num_train_ids + self.num_test_ids > 9999:
+            problems.append("num_train_ids + num_test_ids must be <= 9999 (4-digit pids)")
+        for name in ("train_cameras_per_id", "test_cameras_per_id"):
+            lo, hi = getattr(self, name)
+            if lo < 2 or hi > cams:
+                problems.append(f"{name}={[lo, hi]} must lie within 2..num_cameras")
+        lo, hi = self.query_cameras_per_id
+        if lo < 1 or hi > self.test_cameras_per_id[0]:
+            problems.append("query_cameras_per_id must lie within 1..test_cameras_per_id[0]")
+        if self.train_images_per_id[0] < 2 or self.gallery_images_per_id[0] < 2:
+            problems.append("train_images_per_id and gallery_images_per_id must be >= 2")
+        if self.num_distractors < 0 or self.num_junk < 0:
+            problems.append("num_distractors and num_junk must be >= 0")
+        if self.height < 32 or self.width < 16:
+            problems.append("height must be >= 32 and width >= 16")
+        if not 1 <= self.jpeg_quality <= 100:
+            problems.append(f"jpeg_quality={self.jpeg_quality} must be 1..100")
+        if problems:
+            raise ConfigError("synthetic data set settings: " + "; ".join(problems))
 
 
 def _spread(rng: np.random.Generator, count: int, cameras: np.ndarray) -> list[int]:
     """Cameras of ``count`` images: each of ``cameras`` once first, then at random."""
-    firsts = list(cameras[: min(count, len(cameras))])
-    rest = list(rng.choice(cameras, size=count - len(firsts))) if count > len(firsts) else []
-    return [int(c) for c in firsts + rest]
+    firsts = [int(c) for c in cameras[: min(count, len(cameras))]]
+    rest = rng.choice(cameras, size=count - len(firsts)) if count > len(firsts) else []
+    return firsts + [int(c) for c in rest]
 
 
-def plan_synthetic(
-    *,
-    seed: int,
-    num_train_ids: int,
-    num_test_ids: int,
-    num_cameras: int,
-    train_images_per_id,
-    train_cameras_per_id,
-    test_cameras_per_id,
-    query_cameras_per_id,
-    gallery_images_per_id,
-    num_distractors: int,
-    num_junk: int,
-) -> list[tuple[str, int, int]]:
+def plan_synthetic(settings: Settings) -> list[tuple[str, int, int]]:
     """The images to draw, as ``(folder, pid, camera 0-based)``, in writing order.
 
     Train identities are pids 1..num_train_ids, test identities follow. Each test
     identity appears on ``test_cameras_per_id`` cameras; ``query_cameras_per_id`` of them
     hold one query each; its gallery images cover all of its cameras (so every query has
-    gallery matches on other cameras)."""
-    rng = np.random.default_rng([seed, _PLAN])
+    gallery matches on other cameras). Distractors (pid 0) and junk (pid -1) go to the
+    gallery on random cameras."""
+    st = settings
+    rng = np.random.default_rng([st.seed, _PLAN])
+
+    def draw(low_high) -> int:
+        return int(rng.integers(low_high[0], low_high[1] + 1))
+
     plan = []
-    train_n, train_k = train_images_per_id, train_cameras_per_id
-    for pid in range(1, num_train_ids + 1):
-        cams = rng.permutation(num_cameras)[: rng.integers(train_k[0], train_k[1] + 1)]
-        count = int(rng.integers(train_n[0], train_n[1] + 1))
+    for pid in range(1, st.num_train_ids + 1):
+        cams = rng.permutation(st.num_cameras)[: draw(st.train_cameras_per_id)]
+        count = draw(st.train_images_per_id)
         plan += [("bounding_box_train", pid, c) for c in _spread(rng, count, cams)]
-    for pid in range(num_train_ids + 1, num_train_ids + num_test_ids + 1):
-        cams = rng.permutation(num_cameras)[: rng.integers(test_cameras_per_id[0], test_cameras_per_id[1] + 1)]
-        num_query = int(rng.integers(query_cameras_per_id[0], query_cameras_per_id[1] + 1))
+    for pid in range(st.num_train_ids + 1, st.num_train_ids + st.num_test_ids + 1):
+        cams = rng.permutation(st.num_cameras)[: draw(st.test_cameras_per_id)]
+        num_query = draw(st.query_cameras_per_id)
         plan += [("query", pid, int(c)) for c in cams[:num_query]]
-        count = int(rng.integers(gallery_images_per_id[0], gallery_images_per_id[1] + 1))
+        count = draw(st.gallery_images_per_id)
         plan += [("bounding_box_test", pid, c) for c in _spread(rng, count, rng.permutation(cams))]
-    plan += [("bounding_box_test", 0, int(c)) for c in rng.integers(0, num_cameras, num_distractors)]
-    plan += [("bounding_box_test", -1, int(c)) for c in rng.integers(0, num_cameras, num_junk)]
+    for pid, number in ((0, st.num_distractors), (-1, st.num_junk)):
+        cams = rng.integers(0, st.num_cameras, number)
+        plan += [("bounding_box_test", pid, int(c)) for c in cams]
     return plan
 
 
-def _check(args: dict) -> None:
-    """Fail with the setting at fault when the arguments cannot make a valid set."""
-    cams = args["num_cameras"]
-    problems = []
-    if not 2 <= cams <= 9:
-        problems.append(f"num_cameras={cams} must be 2..9 (one digit in Market names)")
-    if args["num_train_ids"] < 1 or args["num_test_ids"] < 1:
-        problems.append("num_train_ids and num_test_ids must be >= 1")
-    if args["num_train_ids"] + args["num_test_ids"] > 9999:
-        problems.append("num_train_ids + num_test_ids must be <= 9999 (4-digit pids)")
-    for name in ("train_cameras_per_id", "test_cameras_per_id"):
-        lo, hi = args[name]
-        if lo < 2 or hi > cams:
-            problems.append(f"{name}={[lo, hi]} must lie within 2..num_cameras")
-    if args["query_cameras_per_id"][0] < 1 or args["query_cameras_per_id"][1] > args["test_cameras_per_id"][0]:
-        problems.append("query_cameras_per_id must lie within 1..test_cameras_per_id[0]")
-    if args["train_images_per_id"][0] < 2 or args["gallery_images_per_id"][0] < 2:
-        problems.append("train_images_per_id and gallery_images_per_id must be >= 2")
-    if args["height"] < 32 or args["width"] < 16:
-        problems.append("height must be >= 32 and width >= 16")
-    if problems:
-        raise ConfigError("synthetic data set settings: " + "; ".join(problems))
+def summarize(plan: list[tuple[str, int, int]], settings: Settings) -> dict:
+    """The counts of a plan (see :func:`write_synthetic`)."""
+    def ids(folder):
+        return len({pid for f, pid, _ in plan if f == folder and pid > 0})
+
+    def images(folder, keep=lambda pid: pid != -1):
+        return sum(1 for f, pid, _ in plan if f == folder and keep(pid))
+
+    return {
+        "train_ids": ids("bounding_box_train"),
+        "train_images": images("bounding_box_train"),
+        "query_ids": ids("query"),
+        "query_images": images("query"),
+        "gallery_ids": ids("bounding_box_test"),
+        "gallery_images": images("bounding_box_test"),
+        "distractor_images": images("bounding_box_test", lambda pid: pid == 0),
+        "junk_images": images("bounding_box_test", lambda pid: pid == -1),
+        "num_cameras": settings.num_cameras,
+        "files": len(plan),
+    }
 
 
-def write_synthetic(
-    root: str | os.PathLike,
-    *,
-    seed: int = 0,
-    num_train_ids: int = 120,
-    num_test_ids: int = 120,
-    num_cameras: int = 6,
-    train_images_per_id=(8, 12),
-    train_cameras_per_id=(2, 4),
-    test_cameras_per_id=(3, 5),
-    query_cameras_per_id=(2, 3),
-    gallery_images_per_id=(6, 10),
-    num_distractors: int = 100,
-    num_junk: int = 30,
-    height: int = 128,
-    width: int = 64,
-    jpeg_quality: int = 90,
-) -> dict:
+def synthetic_summary(**kwargs) -> dict:
+    """The counts that :func:`write_synthetic` with these arguments reports, without
+    drawing anything."""
+    settings = Settings.from_kwargs(**kwargs)
+    return summarize(plan_synthetic(settings), settings)
+
+
+def write_synthetic(root: str | os.PathLike, **kwargs) -> dict:
     """Write the synthetic data set at ``root`` (replacing it) and return its counts.
 
-    Ranges are inclusive ``[low, high]`` pairs. The counts: ``train_ids``,
-    ``train_images``, ``query_ids``, ``query_images``, ``gallery_ids`` (test identities
-    with gallery images), ``gallery_images`` (with distractors, without junk),
-    ``distractor_images``, ``junk_images``, ``num_cameras``, ``files`` (images written)."""
-    args = dict(
-        seed=int(seed),
-        num_train_ids=int(num_train_ids),
-        num_test_ids=int(num_test_ids),
-        num_cameras=int(num_cameras),
-        train_images_per_id=_range(train_images_per_id, "train_images_per_id"),
-        train_cameras_per_id=_range(train_cameras_per_id, "train_cameras_per_id"),
-        test_cameras_per_id=_range(test_cameras_per_id, "test_cameras_per_id"),
-        query_cameras_per_id=_range(query_cameras_per_id, "query_cameras_per_id"),
-        gallery_images_per_id=_range(gallery_images_per_id, "gallery_images_per_id"),
-        num_distractors=int(num_distractors),
-        num_junk=int(num_junk),
-    )
-    shape = dict(height=int(height), width=int(width))
-    _check({**args, **shape})
-    if not 1 <= int(jpeg_quality) <= 100:
-        raise ConfigError(f"synthetic.jpeg_quality={jpeg_quality} must be 1..100")
-    plan = plan_synthetic(**args)
-    seed = args["seed"]
+    Keyword arguments (defaults in :class:`Settings`; ranges are inclusive
+    ``[low, high]`` pairs): ``seed``, ``num_train_ids``, ``num_test_ids``,
+    ``num_cameras``, ``train_images_per_id``, ``train_cameras_per_id``,
+    ``test_cameras_per_id``, ``query_cameras_per_id`` (one query per camera),
+    ``gallery_images_per_id``, ``num_distractors``, ``num_junk``, ``height``, ``width``,
+    ``jpeg_quality``.
+
+    The counts: ``train_ids``, ``train_images``, ``query_ids``, ``query_images``,
+    ``gallery_ids`` (test identities in the gallery, distractors not counted),
+    ``gallery_images`` (distractors included, junk not), ``distractor_images``,
+    ``junk_images``, ``num_cameras``, ``files`` (images written, junk included)."""
+    st = Settings.from_kwargs(**kwargs)
+    plan = plan_synthetic(st)
+    summary = summarize(plan, st)
     cameras = [
-        make_camera(np.random.default_rng([seed, _CAMERA, c]), shape["height"], shape["width"])
-        for c in range(args["num_cameras"])
+        make_camera(np.random.default_rng([st.seed, _CAMERA, c]), st.height, st.width)
+        for c in range(st.num_cameras)
     ]
+    first_frames = np.random.default_rng([st.seed, _PLAN, 1]).integers(100, 2000, st.num_cameras)
+    frames = [int(v) for v in first_frames]
     identities: dict[int, Identity] = {}
-    frames = [int(v) for v in np.random.default_rng([seed, _CAMERA, 999]).integers(100, 2000, args["num_cameras"])]
-    counts = {key: 0 for key in ("train_images", "query_images", "gallery_images", "distractor_images", "junk_images")}
     with atomic_dir(root) as tmp:
         os.chmod(tmp, 0o755)
         for folder in ("bounding_box_train", "query", "bounding_box_test"):
             (tmp / folder).mkdir()
         for index, (folder, pid, cam) in enumerate(plan):
-            rng = np.random.default_rng([seed, _IMAGE, index])
+            rng = np.random.default_rng([st.seed, _IMAGE, index])
             if pid > 0:
                 if pid not in identities:
-                    identities[pid] = make_identity(np.random.default_rng([seed, _IDENTITY, pid]))
+                    ident_rng = np.random.default_rng([st.seed, _IDENTITY, pid])
+                    identities[pid] = make_identity(ident_rng)
                 ident, kind = identities[pid], "person"
             else:  # distractors and junk: someone else, badly framed
-                ident = make_identity(np.random.default_rng([seed, _EXTRA, index]))
+                ident = make_identity(np.random.default_rng([st.seed, _EXTRA, index]))
                 kind = "distractor" if pid == 0 else "junk"
             image = render(ident, cameras[cam], rng, kind=kind)
-            frames[cam] += int(rng.integers(5, 60))
-            name = f"{pid:04d}" if pid >= 0 else "-1"
-            name += f"_c{cam + 1}s1_{frames[cam]:06d}_{int(rng.integers(1, 4)):02d}.jpg"
+            frames[cam] += int(rng.integers(5, 60))  # strictly increasing: unique names
+            head = f"{pid:04d}" if pid >= 0 else "-1"
+            name = f"{head}_c{cam + 1}s1_{frames[cam]:06d}_{int(rng.integers(1, 4)):02d}.jpg"
             buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=int(jpeg_quality))
+            image.save(buffer, format="JPEG", quality=st.jpeg_quality)
             (tmp / folder / name).write_bytes(buffer.getvalue())
-            key = {"bounding_box_train": "train_images", "query": "query_images"}.get(folder, "gallery_images")
-            if pid == 0:
-                counts["distractor_images"] += 1
-            if pid == -1:
-                counts["junk_images"] += 1
-            else:
-                counts[key] += 1
-        summary = {
-            "train_ids": args["num_train_ids"],
-            "train_images": counts["train_images"],
-            "query_ids": args["num_test_ids"],
-            "query_images": counts["query_images"],
-            "gallery_ids": args["num_test_ids"],
-            "gallery_images": counts["gallery_images"],
-            "distractor_images": counts["distractor_images"],
-            "junk_images": counts["junk_images"],
-            "num_cameras": args["num_cameras"],
-            "files": len(plan),
-        }
         description = {
             "generator": "clipreid.data.synthetic.write_synthetic",
             "generator_version": GENERATOR_VERSION,
             "layout": "Market-1501 (bounding_box_train/, query/, bounding_box_test/)",
-            "arguments": {**args, **shape, "jpeg_quality": int(jpeg_quality)},
+            "settings": asdict(st),
             "counts": summary,
         }
         (tmp / "synthetic.json").write_text(json.dumps(description, indent=2) + "\n")

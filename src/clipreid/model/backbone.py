@@ -3,7 +3,9 @@ re-ID input: non-square positional grids, overlapping patches, RN50 with stride-
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -26,6 +28,18 @@ def import_clip():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         import clip
     return clip
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run the block with torch's global generator seeded, restoring it afterwards, so a
+    model's initialisation depends only on ``model.init_seed``."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def resize_positional_embedding(
@@ -110,17 +124,24 @@ def resolve_weights(model_cfg: Mapping) -> Path:
     return path
 
 
+def is_torchscript_archive(path: Path) -> bool:
+    """OpenAI's checkpoints are TorchScript archives: zips with a ``code/`` folder."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
 def read_clip_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a CLIP checkpoint: a plain state dict (loaded weights_only) or OpenAI's
-    TorchScript archive, of which only the tensors are read (no code is run)."""
+    TorchScript archive, of which only the tensors are read (its code is never run)."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        try:
-            archive = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:
-            raise WeightsError(f"{path} is neither a state dict nor a CLIP archive: {exc}")
-        return {k: v.float() for k, v in archive.state_dict().items()}
+        if is_torchscript_archive(path):
+            obj = torch.jit.load(str(path), map_location="cpu").state_dict()
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path} is neither a state dict nor a CLIP archive: {exc}") from exc
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
@@ -138,9 +159,7 @@ def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
     clip = import_clip()
     spec = dict(model_cfg["architecture"])
     layers = spec["vision_layers"]
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(int(model_cfg.get("init_seed", 0)))
-    try:
+    with seeded(int(model_cfg.get("init_seed", 0))):
         model = clip.model.CLIP(
             embed_dim=spec["embed_dim"],
             image_resolution=spec["image_resolution"],
@@ -153,8 +172,6 @@ def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
             transformer_heads=spec["transformer_heads"],
             transformer_layers=spec["transformer_layers"],
         ).float()
-    finally:
-        torch.random.set_rng_state(generator_state)
     if model_cfg.get("clip_name") and load_weights:
         path = resolve_weights(model_cfg)
         state = read_clip_state_dict(path)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipreid.errors import ConfigError
-from clipreid.model.backbone import adapt_resnet, adapt_vit, build_clip
+from clipreid.model.backbone import adapt_resnet, adapt_vit, build_clip, seeded
 from clipreid.model.image_encoder import ImageFeatures, ResNetImageEncoder, ViTImageEncoder
 from clipreid.model.text_encoder import PromptLearner, TextEncoder
 
@@ -125,12 +125,13 @@ def build_reid_model(model_cfg: Mapping, num_classes: int, object_noun: str,
         adapt_resnet(clip_model.visual, input_size)
     sie = model_cfg.get("sie") or {}
     use_sie = bool(sie.get("enabled", False))
-    model = ClipReID(
-        clip_model,
-        arch,
-        num_classes=num_classes,
-        object_noun=object_noun,
-        num_cameras=num_cameras if use_sie else 0,
-        sie_coefficient=float(sie.get("coefficient", 1.0)) if use_sie else 0.0,
-    )
+    with seeded(int(model_cfg.get("init_seed", 0)) + 1):  # head, SIE and prompt vectors
+        model = ClipReID(
+            clip_model,
+            arch,
+            num_classes=num_classes,
+            object_noun=object_noun,
+            num_cameras=num_cameras if use_sie else 0,
+            sie_coefficient=float(sie.get("coefficient", 1.0)) if use_sie else 0.0,
+        )
     return model

@@ -79,7 +79,11 @@ class TextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
 
     def forward(self, prompts: torch.Tensor, eot_index: int) -> torch.Tensor:
-        x = prompts + self.positional_embedding.to(prompts.dtype)
+        # CLIP's text attention is causal, so positions after the end-of-text token cannot
+        # change its output: running only the first eot_index + 1 positions is exact, and
+        # about 6x cheaper for the 12-token template than the full 77-token context.
+        length = eot_index + 1
+        x = prompts[:, :length] + self.positional_embedding[:length].to(prompts.dtype)
         x = self.transformer(x.transpose(0, 1)).transpose(0, 1)
         x = self.ln_final(x)
         return x[:, eot_index] @ self.text_projection

@@ -25,7 +25,12 @@ import pandas as pd
 from clipreid.data.readers.custom import read_csv_dataset
 from clipreid.data.readers.market import read_market1501
 from clipreid.data.readers.msmt17 import read_msmt17
-from clipreid.data.readers.vehicleid import draw_trial, draw_trials, read_vehicleid
+from clipreid.data.readers.vehicleid import (
+    draw_trial,
+    draw_trials,
+    read_vehicleid,
+    seeded_trials,
+)
 from clipreid.data.readers.veri import read_veri776
 from clipreid.errors import ConfigError
 
@@ -41,6 +46,7 @@ __all__ = [
     "read_csv_dataset",
     "draw_trial",
     "draw_trials",
+    "seeded_trials",
 ]
 
 

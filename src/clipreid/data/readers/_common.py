@@ -9,6 +9,7 @@ from pathlib import Path
 from clipreid.errors import DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+_INTEGER = re.compile(r"-?\d+")
 
 
 def require_dir(path: str | os.PathLike, *, what: str) -> Path:
@@ -81,7 +82,7 @@ def read_list_file(path: Path) -> list[tuple[int, str, int]]:
             fields = line.split()
             if not fields:
                 continue
-            if len(fields) != 2 or not re.fullmatch(r"-?\d+", fields[1]):
+            if len(fields) != 2 or not _INTEGER.fullmatch(fields[1]):
                 raise DatasetError(
                     f"{path}, line {number}: expected '<image path> <integer label>', "
                     f"got {line.strip()!r}; the list file is damaged: restore it from the "

@@ -39,13 +39,15 @@ def read_split_folders(
     rows = []
     for split, folder in folders.items():
         directory = require_dir(root / folder, what=f"{source} {split} split")
+        prefix = str(root / folder) + os.sep  # prefix + name == str(root / folder / name)
         kept = 0
         for name in image_names(directory):
             pid, cam = parse_pid_cam(name, pattern, where=directory, expected=expected)
-            check_camera(cam, num_cameras, where=str(directory / name))
+            if not 1 <= cam <= num_cameras:
+                check_camera(cam, num_cameras, where=prefix + name)
             if pid == JUNK_PID:
                 continue
-            rows.append((str(root / folder / name), pid, cam - 1, split))
+            rows.append((prefix + name, pid, cam - 1, split))
             kept += 1
         if kept == 0:
             raise DatasetError(

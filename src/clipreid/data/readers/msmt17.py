@@ -46,9 +46,9 @@ LISTS = (  # list file, split, which image folder (0 train, 1 test)
 )
 
 
-def _camera(relpath: str, *, where: str) -> int:
+def _camera(relpath: str, *, where) -> int:
     """The 1-based camera number of an MSMT17 file name (third ``_`` field)."""
-    fields = Path(relpath).name.split("_")
+    fields = relpath.rsplit("/", 1)[-1].split("_")
     if len(fields) < 4 or not fields[2].isdigit():
         raise DatasetError(
             f"{where}: file name {relpath!r} does not parse (expected "
@@ -76,11 +76,12 @@ def read_msmt17(root: str | os.PathLike, *, version: str = "v1") -> pd.DataFrame
     rows = []
     for list_name, split, which in LISTS:
         list_path = require_file(root / list_name, what=f"msmt17 {split} list")
+        prefix = str(root / folders[which]) + os.sep  # prefix + relpath: the image's path
         for number, relpath, pid in read_list_file(list_path):
-            where = f"{list_path}, line {number}"
-            cam = _camera(relpath, where=where)
-            check_camera(cam, NUM_CAMERAS, where=where)
-            rows.append((str(root / folders[which] / relpath), pid, cam - 1, split))
+            cam = _camera(relpath, where=f"{list_path}, line {number}")
+            if not 1 <= cam <= NUM_CAMERAS:
+                check_camera(cam, NUM_CAMERAS, where=f"{list_path}, line {number}")
+            rows.append((prefix + relpath, pid, cam - 1, split))
     df = make_manifest(rows, source=f"msmt17 ({root})")
     require_splits(df, ["train", "query", "gallery"], source=f"msmt17 lists in {root}")
     return df

@@ -12,7 +12,8 @@ Each list line is ``<image name> <vehicle id>``, e.g. ``0004488 1``; the image i
 ``image/<name>.jpg`` (a name that already ends in ``.jpg`` is used as is). Every image
 gets camid 0. Test images have split ``test``: the protocol draws the query/gallery
 partition at evaluation time, one random gallery image per vehicle and the rest as
-queries, repeated over seeded trials (:func:`draw_trial`, :func:`draw_trials`).
+queries, repeated over seeded trials (:func:`draw_trial`, :func:`draw_trials`,
+:func:`seeded_trials`).
 Since all camids are equal, evaluation must not remove same-camera gallery matches.
 Only the list files are read; images are not opened or checked here.
 """
@@ -20,7 +21,7 @@ Only the list files are read; images are not opened or checked here.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,10 +33,10 @@ from clipreid.errors import DatasetError
 TEST_SIZES = (800, 1600, 2400)
 
 
-def _image_path(image_dir: Path, name: str) -> str:
-    """The path of a listed image: ``image/<name>.jpg`` unless the name has a suffix."""
-    file_name = name if name.lower().endswith((".jpg", ".jpeg", ".png")) else f"{name}.jpg"
-    return str(image_dir / file_name)
+def _image_path(prefix: str, name: str) -> str:
+    """The path of a listed image: ``<prefix><name>.jpg`` unless the name has a suffix."""
+    suffix = "" if name.lower().endswith((".jpg", ".jpeg", ".png")) else ".jpg"
+    return prefix + name + suffix
 
 
 def read_vehicleid(root: str | os.PathLike, *, test_size: int = 800) -> pd.DataFrame:
@@ -52,10 +53,11 @@ def read_vehicleid(root: str | os.PathLike, *, test_size: int = 800) -> pd.DataF
             f"available: {found or 'none'}; the standard sizes are {list(TEST_SIZES)}"
         )
     rows = []
+    prefix = str(image_dir) + os.sep  # prefix + name + ".jpg" == str(image_dir / file name)
     for list_path, split in ((split_dir / "train_list.txt", "train"), (test_list, "test")):
         require_file(list_path, what=f"vehicleid {split} list")
         for _number, name, vid in read_list_file(list_path):
-            rows.append((_image_path(image_dir, name), vid, 0, split))
+            rows.append((_image_path(prefix, name), vid, 0, split))
     df = make_manifest(rows, source=f"vehicleid ({root})")
     require_splits(df, ["train", "test"], source=f"vehicleid lists in {split_dir}")
     return df
@@ -85,3 +87,12 @@ def draw_trials(
     """``num_trials`` trials of :func:`draw_trial`, trial ``t`` drawn with seed
     ``seed + t`` (the published protocol averages 10)."""
     return [draw_trial(test_df, seed + t) for t in range(int(num_trials))]
+
+
+def seeded_trials(test_df: pd.DataFrame, settings: Mapping) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`draw_trials` with ``num_trials`` (default 10) and ``seed`` (default 0) read
+    from ``settings``: the ``dataset`` config group (keys at its top level, as in
+    conf/dataset/vehicleid.yaml)."""
+    return draw_trials(
+        test_df, num_trials=int(settings.get("num_trials", 10)), seed=int(settings.get("seed", 0))
+    )
