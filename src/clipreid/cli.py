@@ -43,6 +43,13 @@ def cmd_synth(args) -> None:
     print(f"wrote a synthetic data set to {args.out}: {summary}")
 
 
+def cmd_compose(args) -> None:
+    from clipreid.config import write_params
+
+    write_params(args.params, "conf", args.overrides)
+    print(f"wrote {args.params} from conf/ with overrides {args.overrides}")
+
+
 def cmd_prepare(args) -> None:
     from clipreid import stages
 
@@ -87,6 +94,7 @@ def cmd_export(args) -> None:
 
 
 COMMANDS = {
+    "compose": (cmd_compose, "recompose params.yaml from conf/ (as `dvc exp run` does)"),
     "synth": (cmd_synth, "write the synthetic data set (Market-1501 layout) to --out"),
     "prepare": (cmd_prepare, "data set -> manifest (generates the synthetic set if chosen)"),
     "validate": (cmd_validate, "Great Expectations checks of the identity and camera splits"),
@@ -107,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "synth":
             p.add_argument("--out", required=True, help="folder to write")
             p.add_argument("--seed", type=int, default=None, help="override dataset.synthetic.seed")
+        if name == "compose":
+            p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=vit_b16")
     return parser
 
 

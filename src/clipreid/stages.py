@@ -50,7 +50,7 @@ def test_partitions(manifest: pd.DataFrame, dataset: Mapping, source: str):
         from clipreid.data.readers.vehicleid import seeded_trials
 
         test = manifest[manifest["split"] == "test"].reset_index(drop=True)
-        return test, seeded_trials(test, dataset["vehicleid"])
+        return test, seeded_trials(test, dataset)
     require_splits(manifest, ["query", "gallery"], source=source)
     test = pd.concat([manifest[manifest["split"] == "query"],
                       manifest[manifest["split"] == "gallery"]]).reset_index(drop=True)
@@ -134,8 +134,13 @@ def evaluate(params: Mapping, manifest_path, model_path, metrics_path, plots_dir
     feats = test_features(model.to(device), test["path"].tolist(), test["camid"].tolist(),
                           params["model"]["input_size"], params["evaluation"]["batch_size"],
                           device, params["num_workers"])
+    settings = dict(params["evaluation"])
+    # Data sets without camera labels (VehicleID: camid 0 throughout) keep same-camera
+    # matches, or no match would be left.
+    settings["remove_same_camera"] = bool(settings["remove_same_camera"]
+                                          and params["dataset"]["num_cameras"] > 1)
     metrics = run_evaluation(feats, test["pid"].to_numpy(), test["camid"].to_numpy(),
-                             test["path"].tolist(), partitions, params["evaluation"],
+                             test["path"].tolist(), partitions, settings,
                              metrics_path, plots_dir)
     log.info("evaluation: %s", {k: v for k, v in metrics.items() if not isinstance(v, dict)})
     return metrics
