@@ -6,7 +6,6 @@ import torch
 from clipreid.errors import WeightsError
 from clipreid.model import build_reid_model
 from clipreid.model.backbone import (
-    adapt_vit,
     build_clip,
     resize_positional_embedding,
     vit_grid,

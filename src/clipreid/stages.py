@@ -10,7 +10,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clipreid.data.manifest import load_manifest, require_splits, save_manifest
 from clipreid.io import load_torch, save_torch

@@ -15,12 +15,12 @@ One row per image, columns:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from clipreid.errors import DatasetError
+from clipreid.io import atomic_path
 
 COLUMNS = ["path", "pid", "camid", "split", "label"]
 SPLITS = ("train", "query", "gallery", "test")
@@ -78,16 +78,8 @@ def expected_splits(df: pd.DataFrame, *, source: str) -> list[str]:
 
 def save_manifest(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write the manifest CSV atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df[COLUMNS].to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_manifest(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,0 +1,54 @@
+"""ONNX export: dynamic batch, parity with PyTorch, and failure above the tolerance."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clipreid.export import ExportParityError, export_onnx, load_images, onnx_features
+from clipreid.model import build_reid_model
+
+CFG = {"opset": 18, "max_abs_diff": 1e-4, "num_images": 4}
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_images")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        path = root / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (70, 30, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.parametrize("sie", [False, True])
+def test_export_matches_torch_at_any_batch_size(tiny_vit_cfg, image_paths, tmp_path, sie):
+    tiny_vit_cfg["sie"] = {"enabled": sie, "coefficient": 1.0}
+    model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=3)
+    onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
+    camids = [0, 1, 2, 0, 1]
+    result = export_onnx(model, image_paths, camids, [64, 32], CFG, onnx_path, metrics_path)
+    assert json.loads(metrics_path.read_text()) == result
+    assert result["num_images"] == 4 and result["max_abs_diff"] <= 1e-4
+    images = load_images(image_paths, [64, 32])
+    cams = torch.tensor(camids)
+    with torch.no_grad():
+        expected = model.test_features(images, cams if sie else None).numpy()
+    for n in (1, 5):  # batch sizes other than the one traced
+        got = onnx_features(onnx_path, images[:n], cams[:n] if sie else None)
+        assert got.shape == (n, 96)
+        assert np.abs(got - expected[:n]).max() <= 1e-4
+
+
+def test_export_fails_above_tolerance_and_writes_nothing(tiny_vit_cfg, image_paths, tmp_path):
+    model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=0)
+    onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
+    with pytest.raises(ExportParityError, match="differ by"):
+        export_onnx(model, image_paths, [0] * 5, [64, 32], {**CFG, "max_abs_diff": -1.0},
+                    onnx_path, metrics_path)
+    assert not onnx_path.exists() and not metrics_path.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
