@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from clipreid.errors import ConfigError
+
 CONFIG_NAME = "config"
 
 
@@ -15,10 +17,16 @@ def compose_text(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
-        cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
-    OmegaConf.resolve(cfg)
+    try:
+        with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
+            cfg = compose(config_name=CONFIG_NAME, overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"composing {conf_dir}/ with {list(overrides)}: {exc}") from exc
     return OmegaConf.to_yaml(cfg)
 
 

@@ -157,6 +157,8 @@ def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
     initialised, seeded by ``model.init_seed`` (the embedded default, and the skeleton that
     trained weights are loaded into)."""
     clip = import_clip()
+    pretrained = bool(model_cfg.get("clip_name")) and load_weights
+    path = resolve_weights(model_cfg) if pretrained else None  # fail before building
     spec = dict(model_cfg["architecture"])
     layers = spec["vision_layers"]
     with seeded(int(model_cfg.get("init_seed", 0))):
@@ -172,8 +174,7 @@ def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
             transformer_heads=spec["transformer_heads"],
             transformer_layers=spec["transformer_layers"],
         ).float()
-    if model_cfg.get("clip_name") and load_weights:
-        path = resolve_weights(model_cfg)
+    if pretrained:
         state = read_clip_state_dict(path)
         for key in ("input_resolution", "context_length", "vocab_size"):
             state.pop(key, None)

@@ -1,0 +1,99 @@
+"""The `clipreid` command: bad input stops with one clear line naming what is wrong."""
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from clipreid.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKET = {"name": "market1501", "format": "market1501", "object": "person",
+          "num_cameras": 6}
+
+
+def write_params(tmp_path, dataset):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"dataset": dataset}))
+    return str(path)
+
+
+def jpeg(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((16, 8, 3), dtype=np.uint8)).save(path)
+
+
+def market_tree(root, train=("0001_c1s1_000001_00.jpg",), query=("0002_c1s1_000001_00.jpg",),
+                gallery=("0002_c2s1_000001_00.jpg",)):
+    for folder, names in (("bounding_box_train", train), ("query", query),
+                          ("bounding_box_test", gallery)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            jpeg(root / folder / name)
+
+
+def run_prepare(tmp_path, monkeypatch, root):
+    monkeypatch.chdir(tmp_path)
+    return main(["--params", write_params(tmp_path, {**MARKET, "root": str(root)}), "prepare"])
+
+
+def test_missing_data_folder(tmp_path, monkeypatch, capsys):
+    assert run_prepare(tmp_path, monkeypatch, tmp_path / "nowhere") == 2
+    err = capsys.readouterr().err
+    assert "error" in err and str(tmp_path / "nowhere") in err
+
+
+def test_unparseable_file_name(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "market"
+    market_tree(root, train=("0001_c1s1_000001_00.jpg", "holiday-photo.jpg"))
+    assert run_prepare(tmp_path, monkeypatch, root) == 2
+    assert "holiday-photo.jpg" in capsys.readouterr().err
+
+
+def test_empty_split(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "market"
+    market_tree(root, query=())
+    assert run_prepare(tmp_path, monkeypatch, root) == 2
+    err = capsys.readouterr().err
+    assert "query" in err and "empty" in err
+
+
+def test_good_tree_writes_the_manifest(tmp_path, monkeypatch):
+    root = tmp_path / "market"
+    market_tree(root)
+    assert run_prepare(tmp_path, monkeypatch, root) == 0
+    manifest = (tmp_path / "data/prepared/manifest.csv").read_text().splitlines()
+    assert manifest[0] == "path,pid,camid,split,label" and len(manifest) == 4
+
+
+def test_missing_params_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare"]) == 2
+    assert "params.yaml not found" in capsys.readouterr().err
+
+
+def test_unknown_config_group_option(tmp_path, capsys):
+    assert main(["--params", str(tmp_path / "p.yaml"), "compose", "dataset=nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
+    """The published model without OpenAI's weights: the stage names the file it expects."""
+    root = tmp_path / "market"
+    market_tree(root)
+    assert run_prepare(tmp_path, monkeypatch, root) == 0
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    conf = ROOT / "conf"
+    params = {
+        "seed": 0, "device": "cpu", "num_workers": 0,
+        "dataset": {**MARKET, "root": str(root)},
+        "model": yaml.safe_load((conf / "model/vit_b16.yaml").read_text()),
+        "stage1": yaml.safe_load((conf / "stage1/published.yaml").read_text()),
+    }
+    del params["model"]["defaults"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["prompt"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "home/.cache/clip/ViT-B-16.pt") in err and "model.weights" in err
+    assert not (tmp_path / "models").exists()
