@@ -12,7 +12,7 @@ export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: repro test setup params clean
+.PHONY: repro test setup browser params clean
 
 setup: $(VENV)/.installed
 
@@ -25,8 +25,13 @@ $(VENV)/.installed: pyproject.toml
 repro: setup
 	dvc repro
 
-test: setup
+test: setup browser
 	python -m pytest
+
+# The Data Docs test renders the validation report in headless Chromium (Debian's).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Recompose params.yaml after editing conf/ (plain `dvc repro` reads params.yaml only).
 params: setup

@@ -1,5 +1,6 @@
 """The `clipreid` command: bad input stops with one clear line naming what is wrong."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,8 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
     root = tmp_path / "market"
     market_tree(root)
     assert run_prepare(tmp_path, monkeypatch, root) == 0
+    (tmp_path / "data/validated").mkdir(parents=True)
+    shutil.copy(tmp_path / "data/prepared/manifest.csv", tmp_path / "data/validated")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     conf = ROOT / "conf"
     params = {

@@ -68,6 +68,7 @@ def dvc_stage_params():
 
 def test_dvc_yaml_declares_exactly_the_params_each_stage_reads():
     declared = dvc_stage_params()
+    assert set(declared) == set(STAGE_PARAMS)
     for stage, keys in STAGE_PARAMS.items():
         assert stage in declared, f"dvc.yaml has no stage {stage}"
         assert sorted(declared[stage]) == sorted(keys), stage

@@ -14,6 +14,7 @@ import sys
 from clipreid.errors import ClipReidError
 
 MANIFEST = "data/prepared/manifest.csv"
+VALIDATED_MANIFEST = "data/validated/manifest.csv"  # what the training stages read
 VALIDATION_REPORT = "reports/validation.json"
 DATA_DOCS = "reports/data_docs"
 PROMPTS = "models/prompts.pt"
@@ -56,40 +57,39 @@ def cmd_prepare(args) -> None:
     stages.prepare(_stage_params(args, "prepare"), MANIFEST)
 
 
-def cmd_validate(args) -> None:
+def cmd_validate(args) -> int:
     from clipreid import stages
 
     outcome = stages.validate(_stage_params(args, "validate"), MANIFEST, VALIDATION_REPORT,
-                              DATA_DOCS)
-    if not outcome.ok:
-        raise SystemExit(1)
+                              DATA_DOCS, VALIDATED_MANIFEST)
+    return 0 if outcome.ok else 1
 
 
 def cmd_prompt(args) -> None:
     from clipreid import stages
 
-    stages.prompt(_stage_params(args, "prompt"), MANIFEST, PROMPTS,
+    stages.prompt(_stage_params(args, "prompt"), VALIDATED_MANIFEST, PROMPTS,
                   f"{CHECKPOINTS}/prompt", f"{LIVE}/prompt")
 
 
 def cmd_finetune(args) -> None:
     from clipreid import stages
 
-    stages.finetune(_stage_params(args, "finetune"), MANIFEST, PROMPTS, REID_MODEL,
+    stages.finetune(_stage_params(args, "finetune"), VALIDATED_MANIFEST, PROMPTS, REID_MODEL,
                     f"{CHECKPOINTS}/finetune", f"{LIVE}/finetune")
 
 
 def cmd_evaluate(args) -> None:
     from clipreid import stages
 
-    stages.evaluate(_stage_params(args, "evaluate"), MANIFEST, REID_MODEL,
+    stages.evaluate(_stage_params(args, "evaluate"), VALIDATED_MANIFEST, REID_MODEL,
                     EVALUATION_METRICS, EVALUATION_PLOTS)
 
 
 def cmd_export(args) -> None:
     from clipreid import stages
 
-    stages.export(_stage_params(args, "export"), MANIFEST, REID_MODEL, ONNX_MODEL,
+    stages.export(_stage_params(args, "export"), VALIDATED_MANIFEST, REID_MODEL, ONNX_MODEL,
                   EXPORT_METRICS)
 
 
@@ -124,15 +124,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     try:
-        COMMANDS[args.command][0](args)
+        return COMMANDS[args.command][0](args) or 0
     except ClipReidError as exc:
         print(f"clipreid {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from clipreid.errors import ConfigError
 # What each stage reads; dvc.yaml declares the same (tests/test_dvc_graph.py checks).
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "prepare": ("dataset",),
+    "validate": ("dataset", "validation"),
     "prompt": ("seed", "device", "num_workers", "dataset.object", "dataset.num_cameras",
                "model", "stage1"),
     "finetune": ("seed", "device", "num_workers", "dataset.object", "dataset.num_cameras",

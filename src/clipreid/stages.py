@@ -5,6 +5,7 @@ The CLI maps DVC's paths onto these; Prefect flows call DVC, which calls the CLI
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Mapping
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clipreid.data.manifest import load_manifest, require_splits, save_manifest
-from clipreid.io import load_torch, save_torch
+from clipreid.io import atomic_path, load_torch, save_torch
 from clipreid.model import ClipReID, build_reid_model
 from clipreid.train.checkpoint import fingerprint
 from clipreid.train.runtime import resolve_device, seed_everything
@@ -68,6 +69,21 @@ def prepare(params: Mapping, manifest_path: str | Path) -> pd.DataFrame:
     counts = manifest.groupby("split").agg(images=("path", "size"), ids=("pid", "nunique"))
     log.info("manifest %s:\n%s", manifest_path, counts.to_string())
     return manifest
+
+
+def validate(params: Mapping, manifest_path, report_path, docs_dir, validated_path):
+    """Great Expectations checks of the manifest and its images; writes the report and
+    Data Docs, and, only when every error-severity check passes, the validated manifest
+    that the training stages read."""
+    from clipreid.validation import run_validation
+
+    outcome = run_validation(manifest_path, params["dataset"], params["validation"],
+                             report_path, docs_dir)
+    print(outcome.summary())
+    if outcome.ok:
+        with atomic_path(validated_path) as tmp:
+            shutil.copyfile(manifest_path, tmp)
+    return outcome
 
 
 def prompt(params: Mapping, manifest_path, prompts_path, checkpoint_dir, live_dir) -> None:

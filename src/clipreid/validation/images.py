@@ -13,7 +13,7 @@ import io
 import multiprocessing
 from pathlib import Path
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 # The fields of one inspection, in this order (a tuple per file keeps the pool's traffic small).
 FIELDS = ("path", "exists", "bytes", "sha256", "decodes", "width", "height", "mode", "error")
@@ -39,6 +39,18 @@ def inspect_image(path: str) -> tuple:
             img.load()  # full decode: a truncated or corrupt file raises here
             width, height = img.size
             mode = img.mode
+    except UnidentifiedImageError:
+        return (
+            path,
+            True,
+            len(data),
+            digest,
+            False,
+            None,
+            None,
+            None,
+            "does not decode: not an image format PIL knows",
+        )
     except Exception as exc:  # PIL raises many types on corrupt data; all mean "does not decode"
         return (path, True, len(data), digest, False, None, None, None, f"does not decode: {exc}")
     return (path, True, len(data), digest, True, width, height, mode, "")
@@ -49,12 +61,15 @@ def _strict_decoding() -> None:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-def inspect_images(paths: list[str], workers: int = 2) -> list[tuple]:
-    """Inspect ``paths`` (in order) with ``workers`` processes (1: in this process).
+def inspect_images(paths: list[str], workers: int = 2, min_parallel: int = 256) -> list[tuple]:
+    """Inspect ``paths`` (in order) with a pool of ``workers`` processes.
 
-    Worker processes are started with ``spawn``: safe whatever threads the caller runs."""
+    With one worker, or fewer than ``min_parallel`` files (where starting processes costs
+    more than it saves), the files are inspected in this process. Worker processes are
+    started with ``spawn``, which is safe whatever threads the caller runs; so a script
+    that calls this must keep its work under ``if __name__ == "__main__":``."""
     paths = list(paths)
-    if workers <= 1 or len(paths) < 2:
+    if workers <= 1 or len(paths) < max(2, min_parallel):
         saved = ImageFile.LOAD_TRUNCATED_IMAGES
         _strict_decoding()
         try:

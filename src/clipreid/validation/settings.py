@@ -46,7 +46,9 @@ def _severities(raw) -> dict[str, str]:
     if raw is None:
         return severity
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"validation.severity must be a mapping of check -> error|warn, got {raw!r}")
+        raise ConfigError(
+            f"validation.severity must be a mapping of check -> error|warn, got {raw!r}"
+        )
     for name, value in raw.items():
         if name not in CHECKS_BY_NAME:
             raise ConfigError(
@@ -64,10 +66,14 @@ def _required_splits(raw) -> str | tuple[str, ...]:
     if raw is None or raw == AUTO:
         return AUTO
     if isinstance(raw, str) or not all(isinstance(s, str) for s in raw):
-        raise ConfigError(f"validation.required_splits must be 'auto' or a list of splits, got {raw!r}")
+        raise ConfigError(
+            f"validation.required_splits must be 'auto' or a list of splits, got {raw!r}"
+        )
     bad = [s for s in raw if s not in SPLITS]
     if bad:
-        raise ConfigError(f"validation.required_splits: unknown split(s) {bad}; allowed: {list(SPLITS)}")
+        raise ConfigError(
+            f"validation.required_splits: unknown split(s) {bad}; allowed: {list(SPLITS)}"
+        )
     return tuple(raw)
 
 
@@ -83,9 +89,13 @@ def load_settings(dataset_cfg: Mapping, validation_cfg: Mapping | None) -> Valid
         raise ConfigError("dataset.num_cameras is missing: the validation needs the camera count")
     return ValidationSettings(
         severity=_severities(validation_cfg.get("severity")),
-        min_image_side=_positive_int(validation_cfg.get("min_image_side", 16), "validation.min_image_side", 1),
+        min_image_side=_positive_int(
+            validation_cfg.get("min_image_side", 16), "validation.min_image_side", 1
+        ),
         workers=_positive_int(validation_cfg.get("workers", 2), "validation.workers", 1),
-        max_examples=_positive_int(validation_cfg.get("max_examples", 20), "validation.max_examples", 1),
+        max_examples=_positive_int(
+            validation_cfg.get("max_examples", 20), "validation.max_examples", 1
+        ),
         required_splits=_required_splits(validation_cfg.get("required_splits", AUTO)),
         num_cameras=_positive_int(dataset_cfg["num_cameras"], "dataset.num_cameras", 1),
         dataset_name=str(dataset_cfg.get("name", "dataset")),
