@@ -40,3 +40,14 @@ def tiny_rn_cfg():
     import copy
 
     return copy.deepcopy(TINY_RN)
+
+
+@pytest.fixture(scope="session")
+def micro_project(tmp_path_factory):
+    """A fresh git + DVC copy of the project with the micro configuration, after one
+    `dvc repro` (returns its root and the repro's completed process). Tests that change
+    it work on a copy (project_support.copy_project)."""
+    from project_support import make_project, run
+
+    root = make_project(tmp_path_factory.mktemp("micro") / "project")
+    return root, run(["dvc", "repro"], root)
