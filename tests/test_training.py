@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 from clipreid.model import build_reid_model
-from clipreid.train import fine_tuning, prompt_learning
+from clipreid.train import checkpoint, fine_tuning, prompt_learning
 from clipreid.train.live import EpochLog
+from clipreid.train.runtime import RunSettings
 
 CPU = torch.device("cpu")
 
@@ -101,13 +102,18 @@ def test_stage2_bias_groups_get_factor_and_their_weight_decay(tiny_vit_cfg):
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * optimizer.param_groups[0]["base_lr"])
 
 
+def run_settings(tmp, fingerprint):
+    return RunSettings(input_size=[64, 32], device=CPU, seed=0, checkpoint_dir=str(tmp / "ckpt"),
+                       fingerprint=fingerprint, live_dir=str(tmp / "live"))
+
+
 class Interrupt(Exception):
     pass
 
 
 def interrupt_after(monkeypatch, epochs_done):
     """Make the next run die right after its ``epochs_done``-th epoch's checkpoint."""
-    original = fine_tuning.save_checkpoint
+    original = checkpoint.save_checkpoint
     calls = {"n": 0}
 
     def save_then_maybe_die(directory, state):
@@ -116,16 +122,14 @@ def interrupt_after(monkeypatch, epochs_done):
         if calls["n"] == epochs_done:
             raise Interrupt()
 
-    monkeypatch.setattr(fine_tuning, "save_checkpoint", save_then_maybe_die)
-    monkeypatch.setattr(prompt_learning, "save_checkpoint", save_then_maybe_die)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_maybe_die)
 
 
 def run_stage1(cfg, images, tmp, fingerprint="fp"):
     model = build_reid_model(cfg, num_classes=4, object_noun="person", num_cameras=2)
     paths, labels, camids = images
-    result = prompt_learning.learn_prompts(
-        model, paths, labels, camids, STAGE1, input_size=[64, 32], device=CPU, seed=0,
-        checkpoint_dir=str(tmp / "ckpt"), fingerprint=fingerprint, live_dir=str(tmp / "live"))
+    result = prompt_learning.learn_prompts(model, paths, labels, camids, STAGE1,
+                                           run_settings(tmp, fingerprint))
     return result
 
 
@@ -162,10 +166,9 @@ def test_stage1_ignores_a_checkpoint_of_another_configuration(tiny_vit_cfg, imag
 def run_stage2(cfg, images, tmp):
     model = build_reid_model(cfg, num_classes=4, object_noun="person", num_cameras=2)
     paths, labels, camids = images
-    fine_tuning.fine_tune(
-        model, torch.randn(4, 32, generator=torch.Generator().manual_seed(1)), paths, labels,
-        camids, STAGE2, input_size=[64, 32], device=CPU, seed=0,
-        checkpoint_dir=str(tmp / "ckpt"), fingerprint="fp", live_dir=str(tmp / "live"))
+    text_features = torch.randn(4, 32, generator=torch.Generator().manual_seed(1))
+    fine_tuning.fine_tune(model, text_features, paths, labels, camids, STAGE2,
+                          run_settings(tmp, "fp"))
     return model
 
 

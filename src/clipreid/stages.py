@@ -16,7 +16,7 @@ from clipreid.data.manifest import load_manifest, require_splits, save_manifest
 from clipreid.io import atomic_path, load_torch, save_torch
 from clipreid.model import ClipReID, build_reid_model
 from clipreid.train.checkpoint import fingerprint
-from clipreid.train.runtime import resolve_device, seed_everything
+from clipreid.train.runtime import RunSettings, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,15 @@ def load_trained_model(params: Mapping, model_path: str | Path) -> ClipReID:
     model = new_model(params, int(saved["num_classes"]), load_weights=False)
     model.load_state_dict(saved["model"])
     return model.eval()
+
+
+def run_settings(params: Mapping, checkpoint_dir, live_dir, inputs) -> RunSettings:
+    """How a training stage runs: its checkpoint is tied to its params and input files."""
+    return RunSettings(input_size=params["model"]["input_size"],
+                       device=resolve_device(params["device"]), seed=params["seed"],
+                       checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
+                       fingerprint=fingerprint(params, inputs),
+                       num_workers=params["num_workers"])
 
 
 def test_partitions(manifest: pd.DataFrame, dataset: Mapping, source: str):
@@ -94,13 +103,9 @@ def prompt(params: Mapping, manifest_path, prompts_path, checkpoint_dir, live_di
     manifest = load_manifest(manifest_path)
     train = train_rows(manifest, str(manifest_path))
     model = new_model(params, num_classes_of(manifest))
-    result = learn_prompts(
-        model, train["path"].tolist(), train["label"].tolist(), train["camid"].tolist(),
-        params["stage1"], input_size=params["model"]["input_size"],
-        device=resolve_device(params["device"]), seed=params["seed"],
-        checkpoint_dir=checkpoint_dir, fingerprint=fingerprint(params, [manifest_path]),
-        live_dir=live_dir, num_workers=params["num_workers"],
-    )
+    run = run_settings(params, checkpoint_dir, live_dir, [manifest_path])
+    result = learn_prompts(model, train["path"].tolist(), train["label"].tolist(),
+                           train["camid"].tolist(), params["stage1"], run)
     save_torch(prompts_path, {
         "prompt_learner": result.prompt_state,
         "text_features": result.text_features,
@@ -123,14 +128,9 @@ def finetune(params: Mapping, manifest_path, prompts_path, model_path, checkpoin
                          f"but {manifest_path} has {num_classes}; re-run the prompt stage")
     model = new_model(params, num_classes)
     model.prompt_learner.load_state_dict(prompts["prompt_learner"])
-    fine_tune(
-        model, prompts["text_features"], train["path"].tolist(), train["label"].tolist(),
-        train["camid"].tolist(), params["stage2"], input_size=params["model"]["input_size"],
-        device=resolve_device(params["device"]), seed=params["seed"],
-        checkpoint_dir=checkpoint_dir,
-        fingerprint=fingerprint(params, [manifest_path, prompts_path]),
-        live_dir=live_dir, num_workers=params["num_workers"],
-    )
+    run = run_settings(params, checkpoint_dir, live_dir, [manifest_path, prompts_path])
+    fine_tune(model, prompts["text_features"], train["path"].tolist(),
+              train["label"].tolist(), train["camid"].tolist(), params["stage2"], run)
     save_torch(model_path, {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "num_classes": num_classes,

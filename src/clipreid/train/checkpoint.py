@@ -54,3 +54,26 @@ def load_checkpoint(directory: str | os.PathLike, expected_fingerprint: str):
         log.info("ignoring checkpoint %s: written by another configuration", path)
         return None
     return state
+
+
+def resume(run, optimizer, scaler, restore, stage: str) -> tuple[int, list]:
+    """Restore a stage from the last checkpoint of the same run, if any.
+
+    ``restore(state)`` puts the stage's own tensors back; the optimizer and the gradient
+    scaler are restored here. Returns the epoch to start from and the history so far."""
+    state = load_checkpoint(run.checkpoint_dir, run.fingerprint)
+    if state is None:
+        return 1, []
+    restore(state)
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    log.info("%s: resuming after epoch %d", stage, state["epoch"])
+    return state["epoch"] + 1, list(state["history"])
+
+
+def save_epoch(run, epoch: int, optimizer, scaler, history: list, **tensors) -> None:
+    """Write the checkpoint of a finished epoch (atomically)."""
+    save_checkpoint(run.checkpoint_dir, {
+        "fingerprint": run.fingerprint, "epoch": epoch, "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(), "history": history, **tensors,
+    })

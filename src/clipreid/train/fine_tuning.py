@@ -18,9 +18,9 @@ from clipreid.data.sampler import PKBatchSampler
 from clipreid.data.transforms import train_transform
 from clipreid.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 from clipreid.model import ClipReID
-from clipreid.train.checkpoint import load_checkpoint, save_checkpoint
+from clipreid.train import checkpoint
 from clipreid.train.live import EpochLog
-from clipreid.train.runtime import autocast, grad_scaler, progress
+from clipreid.train.runtime import RunSettings, autocast, grad_scaler, progress
 from clipreid.train.schedules import warmup_multistep_factor
 
 log = logging.getLogger(__name__)
@@ -93,43 +93,25 @@ def set_lr(optimizer, epoch: int, cfg: Mapping) -> float:
     return cfg["lr"] * factor
 
 
-def fine_tune(
-    model: ClipReID,
-    text_features: torch.Tensor,
-    paths: Sequence[str],
-    labels: Sequence[int],
-    camids: Sequence[int],
-    cfg: Mapping,
-    *,
-    input_size: Sequence[int],
-    device: torch.device,
-    seed: int,
-    checkpoint_dir: str,
-    fingerprint: str,
-    live_dir: str,
-    num_workers: int = 0,
-) -> list:
+def fine_tune(model: ClipReID, text_features: torch.Tensor, paths: Sequence[str],
+              labels: Sequence[int], camids: Sequence[int], cfg: Mapping,
+              run: RunSettings) -> list:
     """Run stage 2 on ``model`` in place, checkpointing every epoch and resuming from
-    ``checkpoint_dir``; returns the per-epoch history."""
+    ``run.checkpoint_dir``; returns the per-epoch history."""
+    device = run.device
     model.to(device)
     named = freeze_for_stage2(model)
     optimizer = make_optimizer(named, cfg)
     scaler = grad_scaler(device, cfg["amp"])
-    start_epoch, history = 1, []
-    state = load_checkpoint(checkpoint_dir, fingerprint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, history = state["epoch"] + 1, list(state["history"])
-        log.info("stage 2: resuming after epoch %d", state["epoch"])
-    epoch_log = EpochLog(live_dir, history)
+    start_epoch, history = checkpoint.resume(
+        run, optimizer, scaler, lambda state: model.load_state_dict(state["model"]), "stage 2")
+    epoch_log = EpochLog(run.live_dir, history)
 
     aug = cfg["augmentation"]
     dataset = ImageDataset(paths, labels, camids, train_transform(
-        input_size, aug["flip_p"], aug["padding"], aug["erasing_p"]))
-    sampler = PKBatchSampler(labels, cfg["num_identities"], cfg["num_instances"], seed=seed)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+        run.input_size, aug["flip_p"], aug["padding"], aug["erasing_p"]))
+    sampler = PKBatchSampler(labels, cfg["num_identities"], cfg["num_instances"], seed=run.seed)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=run.num_workers,
                         pin_memory=device.type == "cuda",
                         persistent_workers=False)  # re-seeded each epoch
     text_features = text_features.to(device).float()
@@ -138,7 +120,7 @@ def fine_tune(
     epochs = int(cfg["epochs"])
     for epoch in progress(range(start_epoch, epochs + 1), desc="stage 2", unit="epoch",
                           initial=start_epoch - 1, total=epochs):
-        torch.manual_seed(seed * 100003 + epoch)  # augmentation draws, resumable per epoch
+        torch.manual_seed(run.seed * 100003 + epoch)  # augmentation draws, resumable per epoch
         sampler.set_epoch(epoch)
         lr = set_lr(optimizer, epoch, cfg)
         model.train()
@@ -152,12 +134,8 @@ def fine_tune(
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
         epoch_log.log({**{k: v / max(steps, 1) for k, v in sums.items()}, "lr": lr})
-        save_checkpoint(checkpoint_dir, {
-            "fingerprint": fingerprint, "epoch": epoch,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "history": epoch_log.history,
-        })
+        checkpoint.save_epoch(run, epoch, optimizer, scaler, epoch_log.history, model={
+            k: v.detach().cpu() for k, v in model.state_dict().items()})
     epoch_log.close()
     model.eval()
     return epoch_log.history

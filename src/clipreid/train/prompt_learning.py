@@ -16,9 +16,9 @@ import torch
 from clipreid.features import extract
 from clipreid.losses import supcon_loss
 from clipreid.model import ClipReID
-from clipreid.train.checkpoint import load_checkpoint, save_checkpoint
+from clipreid.train import checkpoint
 from clipreid.train.live import EpochLog
-from clipreid.train.runtime import autocast, grad_scaler, progress
+from clipreid.train.runtime import RunSettings, autocast, grad_scaler, progress
 from clipreid.train.schedules import cosine_with_warmup
 
 log = logging.getLogger(__name__)
@@ -69,40 +69,23 @@ def all_text_features(model: ClipReID, num_classes: int, device, batch_size: int
     return torch.cat(out)
 
 
-def learn_prompts(
-    model: ClipReID,
-    paths: Sequence[str],
-    labels: Sequence[int],
-    camids: Sequence[int],
-    cfg: Mapping,
-    *,
-    input_size: Sequence[int],
-    device: torch.device,
-    seed: int,
-    checkpoint_dir: str,
-    fingerprint: str,
-    live_dir: str,
-    num_workers: int = 0,
-) -> PromptLearningResult:
-    """Run stage 1, checkpointing every epoch and resuming from ``checkpoint_dir``."""
+def learn_prompts(model: ClipReID, paths: Sequence[str], labels: Sequence[int],
+                  camids: Sequence[int], cfg: Mapping, run: RunSettings) -> PromptLearningResult:
+    """Run stage 1, checkpointing every epoch and resuming from ``run.checkpoint_dir``."""
+    device = run.device
     model.to(device).eval()
     params = freeze_for_stage1(model)
     optimizer = make_optimizer(params, cfg)
     scaler = grad_scaler(device, cfg["amp"])
-    start_epoch, history = 1, []
-    state = load_checkpoint(checkpoint_dir, fingerprint)
-    if state is not None:
-        model.prompt_learner.ctx.data.copy_(state["ctx"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, history = state["epoch"] + 1, list(state["history"])
-        log.info("stage 1: resuming after epoch %d", state["epoch"])
-    epoch_log = EpochLog(live_dir, history)
+    start_epoch, history = checkpoint.resume(
+        run, optimizer, scaler, lambda state: model.prompt_learner.ctx.data.copy_(state["ctx"]),
+        "stage 1")
+    epoch_log = EpochLog(run.live_dir, history)
 
     use_cams = model.camera_embedding is not None
     image_feats = extract(
         lambda x, c: model.image_features(x, c if use_cams else None).proj,
-        paths, camids, input_size, cfg["feature_batch_size"], device, num_workers,
+        paths, camids, run.input_size, cfg["feature_batch_size"], device, run.num_workers,
         cfg["amp"], "stage 1: caching image features",
     ).to(device)
     targets = torch.as_tensor(list(labels), device=device)
@@ -115,7 +98,7 @@ def learn_prompts(
                                 cfg["warmup_lr"], cfg["min_lr"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+        generator = torch.Generator().manual_seed(run.seed * 100003 + epoch)
         order = torch.randperm(n, generator=generator).to(device)
         total, steps = 0.0, 0
         for start in range(0, n, batch):
@@ -124,12 +107,8 @@ def learn_prompts(
                                 device, cfg["amp"])
             steps += 1
         epoch_log.log({"loss": total / max(steps, 1), "lr": lr})
-        save_checkpoint(checkpoint_dir, {
-            "fingerprint": fingerprint, "epoch": epoch,
-            "ctx": model.prompt_learner.ctx.detach().cpu(),
-            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "history": epoch_log.history,
-        })
+        checkpoint.save_epoch(run, epoch, optimizer, scaler, epoch_log.history,
+                              ctx=model.prompt_learner.ctx.detach().cpu())
     epoch_log.close()
     num_classes = model.prompt_learner.ctx.shape[0]
     return PromptLearningResult(

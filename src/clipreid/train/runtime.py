@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -45,3 +47,16 @@ def progress(iterable, **kwargs):
     """A progress bar on stderr (plain lines when stderr is not a terminal)."""
     return tqdm(iterable, file=sys.stderr, dynamic_ncols=True,
                 mininterval=1.0 if sys.stderr.isatty() else 10.0, **kwargs)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a training stage runs and keeps its state: shared by stage 1 and stage 2."""
+
+    input_size: Sequence[int]
+    device: torch.device
+    seed: int
+    checkpoint_dir: str   # per-epoch checkpoint for resuming (checkpoint.py)
+    fingerprint: str      # params + inputs digest: a checkpoint of another run is ignored
+    live_dir: str         # dvclive curves
+    num_workers: int = 0
