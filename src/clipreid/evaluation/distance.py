@@ -26,6 +26,19 @@ from clipreid.evaluation import inputs
 
 DISTANCES = ("euclidean", "cosine")
 
+#: Work on CPU tensors through numpy, several times faster than torch on the CPUs we use.
+#: Tests turn it off to run, on the CPU, the torch code that GPUs take.
+NUMPY_ON_CPU = True
+
+
+def as_numpy(t):
+    """A numpy view of ``t`` if it is to be worked on with numpy, else None (torch)."""
+    if isinstance(t, np.ndarray):
+        return t
+    if NUMPY_ON_CPU and t.device.type == "cpu":
+        return t.numpy()
+    return None
+
 
 def check_distance(distance: str) -> str:
     """Return ``distance`` if it is one we compute, else raise :class:`ConfigError`."""
@@ -35,8 +48,13 @@ def check_distance(distance: str) -> str:
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x`` scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    """Rows of ``x`` scaled to unit L2 norm (all-zero rows stay zero), as a new float32
+    tensor (CPU tensors are worked on through numpy: :data:`NUMPY_ON_CPU`)."""
     x = x.to(torch.float32)
+    a = as_numpy(x)
+    if a is not None:
+        norms = np.sqrt(np.einsum("ij,ij->i", a, a))
+        return torch.from_numpy(a / np.maximum(norms, np.float32(1e-12))[:, None])
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -52,12 +70,12 @@ def ieee_float32_matmul():
 
 
 def similarity(q: torch.Tensor, g_t: torch.Tensor) -> torch.Tensor:
-    """``q @ g_t`` for a (B, D) block and the (D, G) transposed gallery.
+    """``q @ g_t`` for a (B, D) block and the (D, G) transposed gallery (a view).
 
     On the CPU the product goes through numpy's BLAS (OpenBLAS), which ran 1.5-2x faster
     than torch's MKL on the AMD processors we use; elsewhere it is ``torch.mm``.
     """
-    if q.device.type == "cpu":
+    if as_numpy(q) is not None:
         return torch.from_numpy(np.matmul(q.numpy(), g_t.numpy()))
     with ieee_float32_matmul():
         return torch.mm(q, g_t)
@@ -66,10 +84,10 @@ def similarity(q: torch.Tensor, g_t: torch.Tensor) -> torch.Tensor:
 def distance_from_similarity(sim: torch.Tensor, distance: str) -> torch.Tensor:
     """Turn a similarity block into distances in place (see the module docstring).
 
-    CPU tensors are worked on through numpy, which is several times faster there."""
+    CPU tensors are worked on through numpy (:data:`NUMPY_ON_CPU`)."""
     check_distance(distance)
-    if sim.device.type == "cpu":
-        a = sim.numpy()
+    a = as_numpy(sim)
+    if a is not None:
         if distance == "euclidean":
             a *= -2.0
             a += 2.0
@@ -86,11 +104,11 @@ def distance_from_similarity(sim: torch.Tensor, distance: str) -> torch.Tensor:
 class GalleryDistances:
     """The distances of query blocks to a fixed gallery: normalise once, then per block.
 
-    ``gf`` is normalised and transposed once (D, G), contiguous, on ``device``."""
+    ``gf`` is normalised once, on ``device``."""
 
     def __init__(self, gf: torch.Tensor, distance: str, device: torch.device):
         self.distance = check_distance(distance)
-        self.g_t = normalize(gf.to(device)).t().contiguous()
+        self.g_t = normalize(gf.to(device)).t()  # a view: BLAS reads it transposed
 
     @property
     def num_gallery(self) -> int:
@@ -109,3 +127,20 @@ def pairwise_distance(qf, gf, distance: str = "euclidean", device=None) -> torch
         raise inputs.DatasetError(f"qf has {qf.shape[1]} dimensions but gf has {gf.shape[1]}")
     device = torch.device(device) if device is not None else qf.device
     return GalleryDistances(gf, distance, device)(normalize(qf.to(device)))
+
+
+def smallest_k(dist: torch.Tensor, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest entries of each row of ``dist`` (B, N), ordered by
+    (distance, index). Which of several entries tied at the k-th distance get in is left
+    to the selection algorithm."""
+    k = min(k, dist.shape[1])
+    a = as_numpy(dist)
+    if a is None:
+        idx = torch.topk(dist, k, dim=1, largest=False).indices.cpu().numpy()
+        values = dist.gather(1, torch.from_numpy(idx).to(dist.device)).cpu().numpy()
+    else:
+        idx = np.argpartition(a, k - 1, axis=1)[:, :k] if k < a.shape[1] else \
+            np.broadcast_to(np.arange(a.shape[1]), a.shape).copy()
+        values = np.take_along_axis(a, idx, axis=1)
+    order = np.lexsort((idx, values), axis=1)
+    return np.take_along_axis(idx, order, axis=1)

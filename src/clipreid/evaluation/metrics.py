@@ -23,22 +23,24 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clipreid.errors import DatasetError
+from clipreid.errors import ConfigError, DatasetError
 from clipreid.evaluation import inputs
-from clipreid.evaluation.distance import GalleryDistances, check_distance, normalize
+from clipreid.evaluation.distance import GalleryDistances, as_numpy, check_distance, normalize
 from clipreid.evaluation.ranking import SameIdentityIndex, rank_block
 
 #: Working memory one block may use in the worst case (every gallery image a candidate).
 BLOCK_BUDGET_BYTES = 2 * 1024**3
-#: Bytes of working memory per distance of a block in that worst case (measured bound).
-BYTES_PER_DISTANCE = 64
+#: Bytes of working memory per distance of a block in that worst case: measured with
+#: tracemalloc, the block itself included, at most 19 for float32 and 34 for float64
+#: distances (tests/evaluation checks the bound).
+BYTES_PER_DISTANCE = 40
 #: Upper end of the histogram range of each distance (both are >= 0).
 DISTANCE_RANGE = {"euclidean": 4.0, "cosine": 2.0}
 
 
 def default_block_size(num_gallery: int) -> int:
     """Queries per block so that one block stays within :data:`BLOCK_BUDGET_BYTES`
-    (MSMT17, 82,161 gallery images: 408 queries; Market-1501, 15,913: 2,107)."""
+    (MSMT17, 82,161 gallery images: 653 queries; Market-1501, 15,913: 3,373)."""
     return max(1, BLOCK_BUDGET_BYTES // (BYTES_PER_DISTANCE * max(1, num_gallery)))
 
 
@@ -47,13 +49,13 @@ def _check_block_size(block_size, num_gallery: int) -> int:
         return default_block_size(num_gallery)
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) \
             or block_size < 1:
-        raise inputs.DatasetError(f"block_size must be a positive integer, got {block_size!r}")
+        raise ConfigError(f"block_size must be a positive integer, got {block_size!r}")
     return int(block_size)
 
 
 def _check_max_rank(max_rank) -> int:
     if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise DatasetError(f"max_rank must be a positive integer, got {max_rank!r}")
+        raise ConfigError(f"max_rank must be a positive integer, got {max_rank!r}")
     return int(max_rank)
 
 
@@ -111,19 +113,19 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, *,
     max_rank = _check_max_rank(max_rank)
     if isinstance(distmat, torch.Tensor):
         dist = distmat.detach()
-        if dist.device.type == "cpu":
-            dist = dist.numpy()
+        if dist.dtype not in (torch.float32, torch.float64):  # integers, float16, bfloat16
+            dist = dist.to(torch.float64)
+        dist = dist if as_numpy(dist) is None else dist.numpy()
     else:
         dist = np.asarray(distmat)
     if dist.ndim != 2:
-        raise DatasetError(f"distmat must be 2-D (queries x gallery), got shape {tuple(dist.shape)}")
+        raise DatasetError(
+            f"distmat must be 2-D (queries x gallery), got shape {tuple(dist.shape)}")
     q_pids, g_pids = inputs.labels(q_pids, "q_pids"), inputs.labels(g_pids, "g_pids")
     q_cams, g_cams = inputs.labels(q_camids, "q_camids"), inputs.labels(g_camids, "g_camids")
     inputs.check_problem(dist.shape[0], dist.shape[1], q_pids, g_pids, q_cams, g_cams)
-    if isinstance(dist, np.ndarray) and dist.dtype.kind != "f":
-        dist = dist.astype(np.float64)
-    if isinstance(dist, torch.Tensor) and not dist.is_floating_point():
-        dist = dist.to(torch.float64)
+    if isinstance(dist, np.ndarray) and (dist.dtype.kind != "f" or dist.dtype.itemsize < 4):
+        dist = dist.astype(np.float64)  # integers, float16
     inputs.check_finite(dist, "distmat")
     block = _check_block_size(block_size, dist.shape[1])
 
@@ -188,7 +190,7 @@ class _Histogram:
 
     def __init__(self, bins: int, upper: float):
         if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-            raise DatasetError(f"histogram_bins must be a positive integer, got {bins!r}")
+            raise ConfigError(f"histogram_bins must be a positive integer, got {bins!r}")
         self.bins, self.upper = int(bins), upper
         self.all = np.zeros(self.bins, dtype=np.int64)
         self.pos = np.zeros(self.bins, dtype=np.int64)
@@ -197,15 +199,15 @@ class _Histogram:
     def _count(self, values) -> np.ndarray:
         """Counts per bin (values past the range go to the end bins)."""
         scale = self.bins / self.upper
-        if isinstance(values, torch.Tensor):
+        if as_numpy(values) is None:
             index = (values.reshape(-1) * scale).to(torch.int64).clamp_(0, self.bins - 1)
             return torch.bincount(index, minlength=self.bins).cpu().numpy()
         index = (values.reshape(-1) * scale).astype(np.int64)
         return np.bincount(np.clip(index, 0, self.bins - 1, out=index), minlength=self.bins)
 
     def add(self, dist: torch.Tensor, same_idx, is_pos, is_junk) -> None:
-        if dist.device.type == "cpu":
-            values = dist.numpy()
+        values = as_numpy(dist)
+        if values is not None:
             same = values[np.arange(len(values))[:, None], same_idx]
         else:
             values = dist

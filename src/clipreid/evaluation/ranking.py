@@ -13,7 +13,12 @@ those ranks and nothing else:
    candidates is the only pass over the whole (B, G) block of distances: one comparison
    per distance, done where the block lives (numpy on the CPU, torch on a GPU).
 3. The candidates are sorted by (row, distance, gallery index); a positive's rank is its
-   position among its row's candidates, plus one.
+   position among its row's candidates, plus one. For float32 distances >= 0 (those of
+   :func:`~clipreid.evaluation.evaluate_features`) that is one sort of int64 keys packing
+   row, distance bits, index and an is-positive flag; other distances (float64,
+   negative) are sorted by distance, then stably by row, with ties counted apart. Rows
+   with very many candidates (a poor model) are done one at a time instead: a sort of
+   their distances, then a binary search for each positive's distance.
 
 Tie rule: gallery images at equal distance rank in the order of their gallery index
 (lower index first), as a stable argsort of the whole row orders them. The rule depends
@@ -26,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from clipreid.evaluation.distance import as_numpy
 
 
 class SameIdentityIndex:
@@ -67,47 +74,80 @@ class BlockRanks:
     num_pos: np.ndarray  # int64
 
 
-def _candidates_numpy(dist: np.ndarray, same_idx, is_pos, is_junk):
-    """Junk to +inf, then (flat index, distance, is positive) of the block's candidates."""
-    rows = np.arange(dist.shape[0])[:, None]
-    junk_r, junk_c = np.nonzero(is_junk)
-    dist[junk_r, same_idx[junk_r, junk_c]] = np.inf
-    farthest = np.where(is_pos, dist[rows, same_idx], -np.inf).max(axis=1, initial=-np.inf)
-    flat = np.flatnonzero(dist <= farthest[:, None])
-    positive = np.zeros(dist.size, dtype=bool)
-    pos_r, pos_c = np.nonzero(is_pos)
-    positive[pos_r * dist.shape[1] + same_idx[pos_r, pos_c]] = True
-    return flat, dist.reshape(-1)[flat], positive[flat]
+class _NumpyBlock:
+    """A (B, G) block of distances in a numpy array: junk set to +inf, candidates marked."""
+
+    def __init__(self, dist: np.ndarray, same_idx, is_pos, is_junk):
+        junk_r, junk_c = np.nonzero(is_junk)
+        dist[junk_r, same_idx[junk_r, junk_c]] = np.inf
+        rows = np.arange(dist.shape[0])[:, None]
+        farthest = np.where(is_pos, dist[rows, same_idx], -np.inf).max(axis=1, initial=-np.inf)
+        self.dist, self.same_idx, self.is_pos = dist, same_idx, is_pos
+        self.mask = dist <= farthest[:, None]
+        self.counts = np.count_nonzero(self.mask, axis=1)
+
+    def rows(self, which: np.ndarray):
+        """(distances, candidate mask) of each of the rows ``which`` (views)."""
+        for row in which.tolist():
+            yield self.dist[row], self.mask[row]
+
+    def candidates(self, which: np.ndarray):
+        """(flat index, distance, is positive) of the candidates of the rows ``which``,
+        in (row, gallery index) order. Other rows' marks are cleared."""
+        if len(which) < len(self.mask):
+            keep = np.zeros(len(self.mask), dtype=bool)
+            keep[which] = True
+            self.mask[~keep] = False
+        flat = np.flatnonzero(self.mask)
+        pos_r, pos_c = np.nonzero(self.is_pos[which])
+        pos_flat = which[pos_r] * self.dist.shape[1] + self.same_idx[which][pos_r, pos_c]
+        flags = np.zeros(len(flat), dtype=bool)
+        flags[np.searchsorted(flat, pos_flat)] = True  # every positive is a candidate
+        return flat, self.dist.reshape(-1)[flat], flags
 
 
-def _candidates_torch(dist: torch.Tensor, same_idx, is_pos, is_junk):
-    """As :func:`_candidates_numpy` for a block on a GPU; only candidates are copied back."""
-    device = dist.device
-    same = torch.from_numpy(same_idx).to(device)
-    pos = torch.from_numpy(is_pos).to(device)
-    junk_r, junk_c = torch.from_numpy(is_junk).to(device).nonzero(as_tuple=True)
-    dist[junk_r, same[junk_r, junk_c]] = float("inf")
-    if same.shape[1]:
-        gathered = dist.gather(1, same)
-        farthest = torch.where(pos, gathered, torch.full_like(gathered, -float("inf"))).amax(1)
-    else:
+class _TorchBlock:
+    """As :class:`_NumpyBlock` for a tensor on a GPU: only the rows or candidates asked
+    for are copied to the host."""
+
+    def __init__(self, dist: torch.Tensor, same_idx, is_pos, is_junk):
+        device = dist.device
+        same = torch.from_numpy(same_idx).to(device)
+        pos = torch.from_numpy(is_pos).to(device)
+        junk_r, junk_c = torch.from_numpy(is_junk).to(device).nonzero(as_tuple=True)
+        dist[junk_r, same[junk_r, junk_c]] = float("inf")
         farthest = torch.full((dist.shape[0],), -float("inf"), dtype=dist.dtype, device=device)
-    flat = (dist <= farthest[:, None]).view(-1).nonzero().squeeze(1)
-    positive = torch.zeros(dist.numel(), dtype=torch.bool, device=device)
-    pos_r, pos_c = pos.nonzero(as_tuple=True)
-    positive[pos_r * dist.shape[1] + same[pos_r, pos_c]] = True
-    return (flat.cpu().numpy(), dist.view(-1)[flat].cpu().numpy(),
-            positive[flat].cpu().numpy())
+        if same.shape[1]:
+            gathered = dist.gather(1, same)
+            farthest = torch.where(pos, gathered, farthest[:, None]).amax(dim=1)
+        self.dist, self.same, self.pos = dist, same, pos
+        self.mask = dist <= farthest[:, None]
+        self.counts = self.mask.sum(dim=1).cpu().numpy()
+
+    def rows(self, which: np.ndarray):
+        index = torch.from_numpy(which).to(self.dist.device)
+        dist, mask = self.dist[index].cpu().numpy(), self.mask[index].cpu().numpy()
+        yield from zip(dist, mask)
+
+    def candidates(self, which: np.ndarray):
+        device = self.dist.device
+        if len(which) < len(self.mask):
+            keep = torch.zeros(len(self.mask), dtype=torch.bool, device=device)
+            keep[torch.from_numpy(which).to(device)] = True
+            self.mask &= keep[:, None]
+        flat = self.mask.view(-1).nonzero().squeeze(1)
+        index = torch.from_numpy(which).to(device)
+        pos_r, pos_c = self.pos[index].nonzero(as_tuple=True)
+        pos_flat = index[pos_r] * self.dist.shape[1] + self.same[index][pos_r, pos_c]
+        flags = torch.zeros(len(flat), dtype=torch.bool, device=device)
+        flags[torch.searchsorted(flat, pos_flat)] = True  # every positive is a candidate
+        return flat.cpu().numpy(), self.dist.view(-1)[flat].cpu().numpy(), flags.cpu().numpy()
 
 
-def _sort_by_row_then_distance(rows: np.ndarray, vals: np.ndarray) -> np.ndarray:
-    """Permutation ordering candidates by (row, distance); ties in any order.
-
-    A quicksort of the distances (vectorised in numpy), then a stable sort of the rows
-    (a radix sort for 16-bit rows)."""
-    order = np.argsort(vals)
-    small = rows.astype(np.uint16) if rows.size and rows.max() < 2**16 else rows
-    return order[np.argsort(small[order], kind="stable")]
+#: Rows with more candidates than this (or than a quarter of the gallery) are ranked one
+#: at a time, by a (vectorised) sort of their distances alone: on long rows that beats
+#: sorting them with the others, and it bounds the memory of the joint sort.
+DENSE_ROW = 2048
 
 
 def rank_block(dist, same_idx: np.ndarray, is_pos: np.ndarray,
@@ -115,32 +155,24 @@ def rank_block(dist, same_idx: np.ndarray, is_pos: np.ndarray,
     """Ranks of the positives of a (B, G) block of distances; ``dist`` is overwritten.
 
     ``dist`` is a numpy array or a torch tensor on any device (CPU tensors are worked on
-    through numpy, which is several times faster there)."""
+    through numpy: :data:`~clipreid.evaluation.distance.NUMPY_ON_CPU`)."""
     num_rows, num_gallery = dist.shape
-    if isinstance(dist, torch.Tensor) and dist.device.type != "cpu":
-        flat, vals, flags = _candidates_torch(dist, same_idx, is_pos, is_junk)
-    else:
-        dist = dist.numpy() if isinstance(dist, torch.Tensor) else dist
-        flat, vals, flags = _candidates_numpy(dist, same_idx, is_pos, is_junk)
+    array = as_numpy(dist)
+    block = _NumpyBlock(array, same_idx, is_pos, is_junk) if array is not None else \
+        _TorchBlock(dist, same_idx, is_pos, is_junk)
+    many = block.counts > min(DENSE_ROW, max(1, num_gallery // 4))
+    parts = []
+    if many.any():  # rows with many candidates one at a time
+        which = np.flatnonzero(many)
+        parts.append(_ranks_by_row(which, block.rows(which), same_idx, is_pos))
+    if not many.all():  # the others together
+        flat, vals, flags = block.candidates(np.flatnonzero(~many))
+        rows, cols = np.divmod(flat, num_gallery)
+        parts.append(_ranks_together(rows, vals, flags, cols, num_rows, num_gallery))
+    p_rows = np.concatenate([p[0] for p in parts])
+    rank = np.concatenate([p[1] for p in parts])
 
-    rows = flat // num_gallery
-    order = _sort_by_row_then_distance(rows, vals)
-    rows, vals, flags, cols = rows[order], vals[order], flags[order], (flat % num_gallery)[order]
-
-    # candidates of equal (row, distance) form a run; a positive's rank is 1 + the number
-    # of candidates of its row before its run + those of its run with a lower index
-    n = len(rows)
-    new_run = np.ones(n, dtype=bool)
-    new_run[1:] = (rows[1:] != rows[:-1]) | (vals[1:] != vals[:-1])
-    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
-    per_row = np.bincount(rows, minlength=num_rows)
-    row_start = np.cumsum(per_row) - per_row
-    where = np.flatnonzero(flags)
-    p_rows, p_cols = rows[where], cols[where]
-    rank = run_start[where] - row_start[p_rows] + 1 + _lower_index_in_run(
-        new_run, flags, cols, where)
-
-    # k-th correct match of each row, by rank
+    # the k-th correct match of each row, by rank
     by_rank = np.lexsort((rank, p_rows))
     p_rows, rank = p_rows[by_rank], rank[by_rank]
     num_pos = is_pos.sum(axis=1).astype(np.int64)
@@ -156,7 +188,61 @@ def rank_block(dist, same_idx: np.ndarray, is_pos: np.ndarray,
     return BlockRanks(ap=ap, first_rank=first_rank, last_rank=last_rank, num_pos=num_pos)
 
 
-def _lower_index_in_run(new_run, flags, cols, where) -> np.ndarray:
+def _fits_in_keys(vals: np.ndarray, num_rows: int, num_gallery: int) -> bool:
+    """Whether (row, distance, index, flag) packs into one int64 sort key: float32
+    distances that are >= 0 (their bit patterns then order as the numbers do)."""
+    bits = int(num_rows - 1).bit_length() + 32 + int(num_gallery - 1).bit_length() + 1
+    return vals.dtype == np.float32 and bits <= 63 and (vals.size == 0 or vals.min() >= 0)
+
+
+def _ranks_by_keys(rows, vals, flags, cols, num_rows, num_gallery):
+    """(row, rank) of the positives: one sort of int64 keys (row, distance bits, gallery
+    index, is-positive), which orders the candidates exactly as the tie rule does."""
+    col_bits = int(num_gallery - 1).bit_length()
+    dist_bits = (vals + np.float32(0)).view(np.uint32).astype(np.int64)  # -0.0 -> +0.0
+    keys = (rows << (32 + col_bits)) | (dist_bits << col_bits) | cols
+    # keys are unique; "stable" (timsort) runs several times faster than the default
+    # quicksort here because the keys arrive grouped by row
+    keys = np.sort((keys << 1) | flags, kind="stable")
+    where = np.flatnonzero(keys & 1)
+    p_rows = keys[where] >> (33 + col_bits)
+    per_row = np.bincount(rows, minlength=num_rows)
+    rank = where - (np.cumsum(per_row) - per_row)[p_rows] + 1
+    return p_rows, rank
+
+
+def _ranks_together(rows, vals, flags, cols, num_rows, num_gallery):
+    """(row, rank) of the positives of rows with few candidates, all rows at once."""
+    if _fits_in_keys(vals, num_rows, num_gallery):
+        return _ranks_by_keys(rows, vals, flags, cols, num_rows, num_gallery)
+    return _ranks_by_pairs(rows, vals, flags, cols, num_rows)
+
+
+def _ranks_by_pairs(rows, vals, flags, cols, num_rows):
+    """(row, rank) of the positives among candidates given in (row, index) order.
+
+    The candidates are sorted by (row, distance): a quicksort of the distances (vectorised
+    in numpy), then a stable sort of the rows (a radix sort for 16-bit rows). Candidates of
+    equal (row, distance) form a run; a positive's rank is 1 + the number of candidates
+    of its row before its run + those of its run with a lower gallery index."""
+    order = np.argsort(vals)
+    small = rows.astype(np.uint16) if rows.size and rows.max() < 2**16 else rows
+    order = order[np.argsort(small[order], kind="stable")]
+    rows, vals, flags, cols = rows[order], vals[order], flags[order], cols[order]
+
+    n = len(rows)
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (rows[1:] != rows[:-1]) | (vals[1:] != vals[:-1])
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
+    per_row = np.bincount(rows, minlength=num_rows)
+    row_start = np.cumsum(per_row) - per_row
+    where = np.flatnonzero(flags)
+    p_rows = rows[where]
+    rank = run_start[where] - row_start[p_rows] + 1 + _lower_index_in_run(new_run, cols, where)
+    return p_rows, rank
+
+
+def _lower_index_in_run(new_run, cols, where) -> np.ndarray:
     """For the positives at ``where``: how many candidates of their run (equal row and
     distance) have a lower gallery index. Zero but for ties, which are handled here."""
     run_id = np.cumsum(new_run) - 1
@@ -168,8 +254,32 @@ def _lower_index_in_run(new_run, flags, cols, where) -> np.ndarray:
     runs = np.unique(run_id[where[tied]])
     members = np.flatnonzero(np.isin(run_id, runs))  # every candidate of those runs
     by_index = members[np.lexsort((cols[members], run_id[members]))]
-    position = np.empty(len(flags), dtype=np.int64)
-    first = np.searchsorted(run_id[by_index], run_id[by_index])  # run_id is sorted there
+    first = np.searchsorted(run_id[by_index], run_id[by_index])  # sorted by run there
+    position = np.zeros(len(new_run), dtype=np.int64)
     position[by_index] = np.arange(len(by_index)) - first
     out[tied] = position[where[tied]]
     return out
+
+
+def _ranks_by_row(which, rows, same_idx, is_pos):
+    """(row, rank) of the positives of the rows ``which`` (with many candidates), one row
+    at a time; ``rows`` yields the (distances, candidate mask) of each.
+
+    A positive's rank is 1 + the number of candidates at a smaller distance (a sort of
+    the row's candidate distances, then a binary search) + those at an equal distance and
+    a lower index (counted directly, only when there is such a tie; no other image of the
+    row can have a positive's distance: junk is +inf, the rest lies past the farthest
+    positive)."""
+    out_rows, out_ranks = [], []
+    for row, (dist, mask) in zip(which.tolist(), rows):
+        cols = same_idx[row][is_pos[row]]  # increasing gallery index
+        values = dist[cols]
+        ordered = np.sort(dist[mask])
+        less = np.searchsorted(ordered, values, side="left")
+        equal = np.searchsorted(ordered, values, side="right") - less
+        rank = less + 1
+        for j in np.flatnonzero(equal > 1).tolist():
+            rank[j] += np.count_nonzero(dist[:cols[j]] == values[j])
+        out_rows.append(np.full(len(cols), row))
+        out_ranks.append(rank)
+    return np.concatenate(out_rows), np.concatenate(out_ranks)

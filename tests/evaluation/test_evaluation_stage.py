@@ -1,0 +1,158 @@
+"""run_evaluation: files and keys written, partitions averaged, config and input errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clipreid.errors import ConfigError, DatasetError
+from clipreid.evaluation import evaluate_features, run_evaluation, settings_from_config
+
+METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+
+
+@pytest.fixture
+def problem(tmp_path):
+    """60 test images of 6 identities on 3 cameras; images are tiny coloured PNGs."""
+    rng = np.random.default_rng(0)
+    n = 60
+    pids = np.repeat(np.arange(1, 7), 10)
+    camids = np.tile(np.arange(3), 20)
+    centres = rng.standard_normal((7, 12))
+    feats = (centres[pids] + 1.2 * rng.standard_normal((n, 12))).astype(np.float32)
+    paths = []
+    for i in range(n):
+        path = tmp_path / "images" / f"{i:03d}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 32), tuple(int(c) for c in rng.integers(0, 255, 3))).save(path)
+        paths.append(str(path))
+    is_query = np.zeros(n, dtype=bool)
+    is_query[::5] = True
+    partition = (np.flatnonzero(is_query), np.flatnonzero(~is_query))
+    return feats, pids, camids, paths, partition
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_plain_run_writes_metrics_and_plots(problem, tmp_path):
+    feats, pids, camids, paths, (q, g) = problem
+    cfg = {"max_rank": 20, "batch_size": 64, "plots": {"num_queries": 3, "top_k": 5}}
+    metrics_path, plots = tmp_path / "out" / "metrics.json", tmp_path / "out" / "plots"
+    returned = run_evaluation(feats, pids, camids, paths, [(q, g)], cfg, metrics_path, plots)
+
+    written = json.loads(metrics_path.read_text())
+    assert written == returned
+    direct = evaluate_features(feats[q], feats[g], pids[q], pids[g], camids[q], camids[g],
+                               max_rank=20)
+    assert written["mAP"] == pytest.approx(direct["mAP"], abs=1e-12)
+    assert written["mINP"] == pytest.approx(direct["mINP"], abs=1e-12)
+    for k in (1, 5, 10):
+        assert written[f"rank{k}"] == pytest.approx(direct["cmc"][k - 1], abs=1e-12)
+    assert all(0 <= written[k] <= 1 for k in METRICS)
+    assert written["num_partitions"] == 1 and written["num_queries"] == len(q)
+    assert "std" not in written and "reranked" not in written and "query_expansion" not in written
+
+    cmc = read_csv(plots / "cmc.csv")
+    assert [int(r["rank"]) for r in cmc] == list(range(1, 21))
+    np.testing.assert_allclose([float(r["cmc"]) for r in cmc], direct["cmc"])
+    hist = read_csv(plots / "distance_hist.csv")
+    assert list(hist[0]) == ["distance", "positive", "negative"] and len(hist) == 100
+    assert sum(float(r["positive"]) for r in hist) == pytest.approx(1.0)
+    assert sum(float(r["negative"]) for r in hist) == pytest.approx(1.0)
+    for name in ("cmc.png", "distance_hist.png", "ranklist_best.png", "ranklist_worst.png"):
+        with Image.open(plots / name) as im:
+            assert im.format == "PNG"
+    assert not (plots / "cmc_reranked.csv").exists()
+
+
+def test_rank_list_frames_show_correct_and_wrong_matches(problem, tmp_path):
+    feats, pids, camids, paths, (q, g) = problem
+    run_evaluation(feats, pids, camids, paths, [(q, g)], {"plots": {"num_queries": 1}},
+                   tmp_path / "m.json", tmp_path / "plots")
+    with Image.open(tmp_path / "plots" / "ranklist_best.png") as im:
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    colours = {tuple(p) for p in pixels[::7]}
+    assert (40, 90, 220) in colours  # query frame
+    assert (0, 170, 0) in colours  # the best query's first match is correct
+
+
+def test_variants_and_partitions_are_averaged(problem, tmp_path):
+    feats, pids, camids, paths, _ = problem
+    rng = np.random.default_rng(1)
+    parts = []
+    for _ in range(3):
+        perm = rng.permutation(len(feats))
+        parts.append((perm[:15], perm[15:]))
+    cfg = {"rerank": {"enabled": True, "k1": 6, "k2": 3},
+           "query_expansion": {"enabled": True, "top_k": 2},
+           "plots": {"num_queries": 2, "top_k": 4, "histogram_bins": 20}}
+    metrics = run_evaluation(feats, pids, camids, paths, parts, cfg, tmp_path / "m.json",
+                             tmp_path / "plots")
+    per_part = [evaluate_features(feats[a], feats[b], pids[a], pids[b], camids[a], camids[b])
+                for a, b in parts]
+    assert metrics["num_partitions"] == 3
+    assert metrics["mAP"] == pytest.approx(np.mean([r["mAP"] for r in per_part]), abs=1e-12)
+    assert metrics["std"]["mAP"] == pytest.approx(np.std([r["mAP"] for r in per_part], ddof=1))
+    assert metrics["rank1"] == pytest.approx(np.mean([r["cmc"][0] for r in per_part]))
+    for name in ("reranked", "query_expansion"):
+        assert set(metrics[name]) == set(METRICS) | {"std"}
+        assert all(0 <= metrics[name][k] <= 1 for k in METRICS)
+    for name in ("cmc.csv", "cmc_reranked.csv", "cmc_query_expansion.csv"):
+        assert len(read_csv(tmp_path / "plots" / name)) == 50
+    assert len(read_csv(tmp_path / "plots" / "distance_hist.csv")) == 20
+
+
+def test_settings_defaults_and_errors():
+    s = settings_from_config({"batch_size": 256})  # keys of other code are left alone
+    assert (s.distance, s.max_rank, s.block_size, s.remove_same_camera) == \
+        ("euclidean", 50, None, True)
+    assert (s.rerank.enabled, s.rerank.k1, s.rerank.k2, s.rerank.lambda_value) == \
+        (False, 20, 6, 0.3)
+    assert (s.query_expansion.enabled, s.query_expansion.top_k, s.query_expansion.alpha) == \
+        (False, 5, 3.0)
+    assert (s.plots.num_queries, s.plots.top_k, s.plots.histogram_bins) == (4, 10, 100)
+    for cfg, message in [({"distance": "l1"}, "evaluation.distance"),
+                         ({"max_rank": 5}, "at least 10"),
+                         ({"block_size": 0}, "evaluation.block_size"),
+                         ({"remove_same_camera": "yes"}, "true or false"),
+                         ({"rerank": {"k_1": 3}}, r"unknown key\(s\) \['k_1'\]"),
+                         ({"rerank": {"lambda_value": 2}}, "lambda_value"),
+                         ({"query_expansion": {"alpha": -1}}, "alpha"),
+                         ({"plots": {"top_k": 0}}, "evaluation.plots.top_k")]:
+        with pytest.raises(ConfigError, match=message):
+            settings_from_config(cfg)
+
+
+def test_bad_inputs_name_the_problem(problem, tmp_path):
+    feats, pids, camids, paths, (q, g) = problem
+    out = (tmp_path / "m.json", tmp_path / "plots")
+    nan_feats = feats.copy()
+    nan_feats[7, 2] = np.inf
+    cases = [
+        ((feats, pids[:-1], camids, paths, [(q, g)]), "pids has 59"),
+        ((feats, pids, camids, paths[:-1], [(q, g)]), "paths has 59"),
+        ((nan_feats, pids, camids, paths, [(q, g)]), "row 7"),
+        ((feats, pids, camids, paths, []), "non-empty list"),
+        ((feats, pids, camids, paths, [(q[:0], g)]), "empty query set"),
+        ((feats, pids, camids, paths, [(q, np.append(g, 99))]), "outside 0..59"),
+        ((feats, pids, camids, paths, [(q, np.append(g, q[0]))]), "both query and gallery"),
+    ]
+    for args, message in cases:
+        with pytest.raises(DatasetError, match=message):
+            run_evaluation(*args, {}, *out)
+    assert not out[0].exists()
+
+
+def test_missing_image_is_named(problem, tmp_path):
+    feats, pids, camids, paths, (q, g) = problem
+    paths = [p.replace("images", "nowhere") for p in paths]
+    with pytest.raises(DatasetError, match="cannot read image .*nowhere"):
+        run_evaluation(feats, pids, camids, paths, [(q, g)], {}, tmp_path / "m.json",
+                       tmp_path / "plots")
