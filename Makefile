@@ -12,7 +12,7 @@ export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: repro test setup browser params clean
+.PHONY: repro test setup browser params pipeline retrain serve clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,17 @@ browser:
 # Recompose params.yaml after editing conf/ (plain `dvc repro` reads params.yaml only).
 params: setup
 	clipreid compose
+
+# Prefect flows over DVC (pipelines/README.md): the pipeline as retried tasks, a
+# retraining that promotes only a model that is not worse, and its weekly schedule.
+pipeline: setup
+	python -m pipelines.run_pipeline
+
+retrain: setup
+	python -m pipelines.retrain
+
+serve: setup
+	python -m pipelines.serve
 
 clean:
 	rm -rf $(VENV)
