@@ -71,6 +71,7 @@ def make_project(root: Path) -> Path:
     (root / ".dvc").mkdir()
     shutil.copy(ROOT / ".dvc" / "config", root / ".dvc" / "config")
     shutil.copy(ROOT / ".dvc" / ".gitignore", root / ".dvc" / ".gitignore")
+    shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")
     config_path = root / "conf" / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
     config_path.write_text(yaml.safe_dump(merge(config, yaml.safe_load(MICRO)), sort_keys=False))

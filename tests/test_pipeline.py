@@ -47,3 +47,20 @@ def test_experiment_is_listed_with_its_metrics(micro_project, tmp_path):
     assert run_data["params"]["params.yaml"]["data"]["stage2"]["epochs"] == 1
     metrics = run_data["metrics"]["metrics/evaluation.json"]["data"]
     assert set(metrics) >= {"mAP", "rank1", "mINP"}
+
+
+def test_plots_show_renders_one_offline_page(micro_project, tmp_path):
+    """`dvc plots show` with the project's template: CMC, distances, losses and rank
+    lists in one HTML page that renders with no network."""
+    from browser import chromium_dom
+
+    root, _ = micro_project
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], root)
+    page = tmp_path / "plots" / "index.html"
+    html = page.read_text()
+    assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
+    for name in ("cmc.csv", "distance_hist.csv", "loss.tsv", "ranklist_best.png"):
+        assert name in html, name
+    dom = chromium_dom(page, tmp_path / "profile")
+    assert dom.count('class="vega-embed') >= 3  # the Vega charts were drawn
+    assert "<canvas" in dom or "<svg" in dom

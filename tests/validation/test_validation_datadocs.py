@@ -5,12 +5,11 @@ pages' scripts ran. Needs Debian's `chromium` (apt-get install -y chromium)."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import chromium_dom
 from validation_datasets import CASES, DATASET_CFG, build_market_dataset
 
 from clipreid.validation import engine, frames, run_validation, suites
@@ -21,22 +20,6 @@ CASE = "camera_out_of_range"
 SUITES = ["manifest_schema", "manifest_rows", "split_summary", "identity_roles", "train_identities",
           "query_matches", "image_files", "image_duplicates"]  # fmt: skip
 REMOTE_TAG = re.compile(r"<(?:script|link|img)\b[^>]*?(?:src|href)=[\"'](?:https?:)?//", re.I)
-
-
-def chromium_dom(page: Path, profile: Path) -> str:
-    """The DOM of ``page`` after its scripts ran, with no network: every host name fails."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.fail("headless Chromium is needed: apt-get install -y chromium")
-    command = [
-        binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri(),
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
-    return done.stdout
 
 
 def clickable_rows(dom: str) -> list[str]:
