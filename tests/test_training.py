@@ -190,3 +190,16 @@ def test_epoch_log_replays_history(tmp_path):
     rows = (tmp_path / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
     assert [r.split("\t")[-1] for r in rows[1:]] == ["3.0", "2.0", "1.0"]
     assert copy.deepcopy(log.history) == [{"loss": 3.0}, {"loss": 2.0}, {"loss": 1.0}]
+
+
+def test_stage1_features_ignore_the_untrained_camera_embeddings(tiny_vit_cfg, images, tmp_path):
+    """With SIE on, stage 1 still reads the plain frozen encoder (as the authors do)."""
+    tiny_vit_cfg["sie"] = {"enabled": True, "coefficient": 3.0}
+    model = build_reid_model(tiny_vit_cfg, num_classes=4, object_noun="person", num_cameras=2)
+    seen = []
+    original = model.image_encoder.forward
+    model.image_encoder.forward = lambda x, cam=None: seen.append(cam) or original(x, cam)
+    paths, labels, camids = images
+    prompt_learning.learn_prompts(model, paths, labels, camids, {**STAGE1, "epochs": 1},
+                                  run_settings(tmp_path, "fp"))
+    assert seen and all(cam is None for cam in seen)

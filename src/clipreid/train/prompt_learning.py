@@ -82,9 +82,10 @@ def learn_prompts(model: ClipReID, paths: Sequence[str], labels: Sequence[int],
         "stage 1")
     epoch_log = EpochLog(run.live_dir, history)
 
-    use_cams = model.camera_embedding is not None
+    # The frozen CLIP image encoder as it is: no SIE camera embedding (an untrained table
+    # at this point), as the authors' stage 1 computes these features.
     image_feats = extract(
-        lambda x, c: model.image_features(x, c if use_cams else None).proj,
+        lambda x, c: model.image_encoder(x).proj,
         paths, camids, run.input_size, cfg["feature_batch_size"], device, run.num_workers,
         cfg["amp"], "stage 1: caching image features",
     ).to(device)
