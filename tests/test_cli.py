@@ -100,3 +100,15 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert str(tmp_path / "home/.cache/clip/ViT-B-16.pt") in err and "model.weights" in err
     assert not (tmp_path / "models").exists()
+
+
+def test_synth_writes_a_market_layout_on_demand(tmp_path, monkeypatch, capsys):
+    small = {"seed": 0, "num_train_ids": 4, "num_test_ids": 3, "num_cameras": 6,
+             "num_distractors": 2, "num_junk": 1}
+    params = write_params(tmp_path, {"name": "synthetic", "synthetic": small})
+    out = tmp_path / "synthetic"
+    assert main(["--params", params, "synth", "--out", str(out), "--seed", "5"]) == 0
+    assert "wrote a synthetic data set" in capsys.readouterr().out
+    names = sorted(p.name for p in (out / "bounding_box_train").iterdir())
+    assert names and all(name.endswith(".jpg") and name[:4].isdigit() for name in names)
+    assert any(p.name.startswith("-1_") for p in (out / "bounding_box_test").iterdir())
