@@ -32,7 +32,7 @@ class TestTimeEncoder(nn.Module):
         self.uses_cameras = model.camera_embedding is not None
 
     def forward(self, images, camids=None):
-        return self.model.test_features(images, camids if self.uses_cameras else None)
+        return self.model.test_features(images, camids)
 
 
 def load_images(paths: Sequence[str], input_size) -> torch.Tensor:

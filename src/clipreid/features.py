@@ -39,7 +39,6 @@ def extract(
 def test_features(model, paths, camids, input_size, batch_size, device, num_workers=0,
                   amp=True) -> torch.Tensor:
     """The test descriptors (L2-normalised [main, proj]) of ``paths``."""
-    model.eval()
-    use_cams = model.camera_embedding is not None
-    return extract(lambda x, c: model.test_features(x, c if use_cams else None), paths,
-                   camids, input_size, batch_size, device, num_workers, amp, "test features")
+    model.eval()  # camera ids are used only by a model with SIE camera embeddings
+    return extract(model.test_features, paths, camids, input_size, batch_size, device,
+                   num_workers, amp, "test features")

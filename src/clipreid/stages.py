@@ -102,14 +102,15 @@ def prompt(params: Mapping, manifest_path, prompts_path, checkpoint_dir, live_di
     seed_everything(params["seed"])
     manifest = load_manifest(manifest_path)
     train = train_rows(manifest, str(manifest_path))
-    model = new_model(params, num_classes_of(manifest))
+    num_classes = num_classes_of(manifest)
+    model = new_model(params, num_classes)
     run = run_settings(params, checkpoint_dir, live_dir, [manifest_path])
     result = learn_prompts(model, train["path"].tolist(), train["label"].tolist(),
                            train["camid"].tolist(), params["stage1"], run)
     save_torch(prompts_path, {
         "prompt_learner": result.prompt_state,
         "text_features": result.text_features,
-        "num_classes": num_classes_of(manifest),
+        "num_classes": num_classes,
     })
 
 
