@@ -308,13 +308,15 @@ def test_torch_code_path_gives_the_same_results(monkeypatch):
     assert runs[0][1]["mAP"] == runs[1][1]["mAP"]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype, similarity", [(np.float32, False), (np.float64, False),
+                                               (np.float32, True)])
 @pytest.mark.parametrize("farthest", [2.0, 0.24])
-def test_worst_case_block_memory_stays_within_the_budget(dtype, farthest):
+def test_worst_case_block_memory_stays_within_the_budget(dtype, similarity, farthest):
     """Every gallery image a candidate (each query's positives are its farthest images,
     farthest=2), or just under a quarter of them in every row (0.24, the joint sort's
     worst case): the ranking's working memory per distance stays under
-    BYTES_PER_DISTANCE, which sizes the default blocks."""
+    BYTES_PER_DISTANCE, which sizes the default blocks; for distance blocks and for the
+    similarity blocks of evaluate_features (cosine: similarity = 1 - distance)."""
     import tracemalloc
 
     from clipreid.evaluation import metrics
@@ -327,8 +329,108 @@ def test_worst_case_block_memory_stays_within_the_budget(dtype, farthest):
     dist = rng.random((num_q, num_g)).astype(dtype)
     rows = np.arange(num_q)[:, None]
     dist[rows, same[0]] = np.where(same[1], farthest, dist[rows, same[0]])
+    scale = None
+    if similarity:
+        dist = 1 - dist
+        scale = distance.SimilarityScale("cosine", dim=1280)
     tracemalloc.start()
-    ranking.rank_block(dist, *same)
+    ranking.rank_block(dist, *same, scale=scale)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert (peak + dist.nbytes) / dist.size <= metrics.BYTES_PER_DISTANCE
+
+
+def near_tie_similarities(rng, num_q, num_g, dim=1280):
+    """Similarities packed within a few float32 steps of each other (many round to the
+    same distance) and some a little over 1 (clamped to distance 0), as a product of
+    normalised ``dim``-d features can give."""
+    base = rng.choice(np.array([0.2, 0.9, 1.0, -0.7], dtype=np.float32), (num_q, num_g))
+    steps = rng.integers(-6, 7, (num_q, num_g)).astype(np.float32)
+    return (base + steps * np.spacing(base)).astype(np.float32)
+
+
+@pytest.mark.parametrize("distance_kind", ["euclidean", "cosine"])
+@pytest.mark.parametrize("dense_row", [2048, 0, 5])
+def test_ranking_similarities_equals_ranking_their_distances(monkeypatch, distance_kind,
+                                                             dense_row):
+    """The CPU evaluator ranks similarity blocks and turns into distances only the
+    candidates: the ranks equal those of the whole block's distances, and the
+    brute-force definition on them, where rounding merges many similarities into one
+    distance (ties decided by gallery index), on both candidate paths."""
+    monkeypatch.setattr(ranking, "DENSE_ROW", dense_row)
+    scale = distance.SimilarityScale(distance_kind, dim=1280)
+    for seed in range(4):
+        rng = np.random.default_rng(200 + seed)
+        _, q_pids, g_pids, q_cams, g_cams = random_problem(rng, 25, 80, num_ids=4)
+        sim = near_tie_similarities(rng, 25, 80)
+        dist = scale.to_distance(sim.copy())
+        assert len(np.unique(dist)) < len(np.unique(sim))  # rounding made ties
+        same = ranking.SameIdentityIndex(g_pids, g_cams).lookup(q_pids, q_cams, True)
+        by_sim = ranking.rank_block(sim.copy(), *same, scale=scale)
+        by_dist = ranking.rank_block(dist.copy(), *same)
+        for field in ("ap", "first_rank", "last_rank", "num_pos"):
+            np.testing.assert_array_equal(getattr(by_sim, field), getattr(by_dist, field))
+        result = evaluate(dist, q_pids, g_pids, q_cams, g_cams, max_rank=10)
+        assert_matches_brute_force(result, dist, q_pids, g_pids, q_cams, g_cams, 10)
+        np.testing.assert_array_equal(result["first_rank"], by_sim.first_rank)
+
+
+def test_similarity_margin_covers_rounding_and_clamping():
+    """Every similarity whose distance equals that of a lower-bound similarity s0 lies
+    within the margin below s0: checked over float32 neighbourhoods of many s0."""
+    for kind in ("euclidean", "cosine"):
+        scale = distance.SimilarityScale(kind, dim=1280)
+        for s0 in np.array([-1.0, -0.7, 0.0, 1e-9, 0.2, 0.5, 0.9, 1.0, 1.0001], np.float32):
+            near = s0 + np.arange(-4000, 4000, dtype=np.float32) * np.spacing(np.float32(2))
+            near = np.concatenate([near.astype(np.float32),
+                                   np.nextafter(s0, -np.inf, dtype=np.float32)[None]])
+            d0 = scale.to_distance(np.array([s0]))[0]
+            merged = near[(scale.to_distance(near.copy()) <= d0) & (near < s0)]
+            assert merged.size == 0 or s0 - merged.min() < scale.margin
+
+
+def test_similarities_do_not_depend_on_the_block_size():
+    """Each entry of the similarity block is the same bits whatever the block size,
+    single rows and products too small for BLAS's main kernel included."""
+    rng = np.random.default_rng(4)
+    for dim, num_g in [(4, 5), (16, 90), (256, 5), (256, 500), (1280, 300)]:
+        gallery = distance.GalleryDistances(
+            torch.from_numpy(rng.standard_normal((num_g, dim)).astype(np.float32)),
+            "euclidean", torch.device("cpu"))
+        qn = distance.normalize(torch.from_numpy(
+            rng.standard_normal((23, dim)).astype(np.float32)))
+        whole = gallery.similarities(qn).numpy()
+        for block in (1, 2, 3, 22):
+            parts = np.concatenate([gallery.similarities(qn[a:a + block]).numpy()
+                                    for a in range(0, 23, block)])
+            np.testing.assert_array_equal(parts, whole)
+
+
+def test_continuous_features_give_the_same_ranks_for_any_block_size():
+    rng = np.random.default_rng(8)
+    centres = rng.standard_normal((5, 64))
+    _, q_pids, g_pids, q_cams, g_cams = random_problem(rng, 45, 150, num_ids=5)
+    qf = (centres[q_pids] + 2 * rng.standard_normal((45, 64))).astype(np.float32)
+    gf = (centres[g_pids] + 2 * rng.standard_normal((150, 64))).astype(np.float32)
+    labels = (q_pids, g_pids, q_cams, g_cams)
+    results = [evaluate_features(qf, gf, *labels, block_size=b) for b in (1, 4, 45, None)]
+    reference = evaluate(pairwise_distance(qf, gf), *labels)
+    for result in results:
+        np.testing.assert_array_equal(result["first_rank"], reference["first_rank"])
+        np.testing.assert_array_equal(result["ap"], reference["ap"])
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_rank_slices_of_rows_with_the_same_result(monkeypatch, threads):
+    rng = np.random.default_rng(30)
+    dist, q_pids, g_pids, q_cams, g_cams = random_problem(rng, 40, 70)
+    same = ranking.SameIdentityIndex(g_pids, g_cams).lookup(q_pids, q_cams, True)
+    monkeypatch.setattr(ranking, "RANKING_THREADS", 1)
+    alone = ranking.rank_block(dist.copy(), *same)
+    monkeypatch.setattr(ranking, "RANKING_THREADS", threads)
+    monkeypatch.setattr(ranking, "MIN_ROWS_PER_THREAD", 1)
+    together = ranking.rank_block(dist.copy(), *same)
+    for field in ("ap", "first_rank", "last_rank", "num_pos"):
+        np.testing.assert_array_equal(getattr(together, field), getattr(alone, field))
+    result = evaluate(dist, q_pids, g_pids, q_cams, g_cams, max_rank=10)
+    assert_matches_brute_force(result, dist, q_pids, g_pids, q_cams, g_cams, 10)

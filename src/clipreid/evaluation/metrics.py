@@ -25,13 +25,14 @@ import torch
 
 from clipreid.errors import ConfigError, DatasetError
 from clipreid.evaluation import inputs
-from clipreid.evaluation.distance import GalleryDistances, as_numpy, check_distance, normalize
+from clipreid.evaluation.distance import (GalleryDistances, as_numpy, check_distance,
+                                         distance_from_similarity, normalize)
 from clipreid.evaluation.ranking import SameIdentityIndex, rank_block
 
 #: Working memory one block may use in the worst case (every gallery image a candidate).
 BLOCK_BUDGET_BYTES = 2 * 1024**3
 #: Bytes of working memory per distance of a block in that worst case: measured with
-#: tracemalloc, the block itself included, at most 19 for float32 and 34 for float64
+#: tracemalloc, the block itself included, at most 15 for float32 and 30 for float64
 #: distances (tests/evaluation checks the bound).
 BYTES_PER_DISTANCE = 40
 #: Upper end of the histogram range of each distance (both are >= 0).
@@ -174,8 +175,12 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, *,
     hist = _Histogram(histogram_bins, DISTANCE_RANGE[distance]) if histogram_bins else None
     for start in range(0, qf.shape[0], block):
         stop = min(start + block, qf.shape[0])
-        dist = gallery(qn[start:stop])
+        sim = gallery.similarities(qn[start:stop])
         same = index.lookup(q_pids[start:stop], q_cams[start:stop], remove_same_camera)
+        if hist is None and as_numpy(sim) is not None:  # only candidates become distances
+            acc.add(start, rank_block(as_numpy(sim), *same, scale=gallery.scale))
+            continue
+        dist = distance_from_similarity(sim, distance)
         if hist is not None:
             hist.add(dist, *same)
         acc.add(start, rank_block(dist, *same))

@@ -10,15 +10,20 @@ those ranks and nothing else:
    query's *positives*.
 2. Only gallery images no farther than the query's farthest positive (the *candidates*)
    can rank before a positive; every other image ranks after all of them. Finding the
-   candidates is the only pass over the whole (B, G) block of distances: one comparison
-   per distance, done where the block lives (numpy on the CPU, torch on a GPU).
+   candidates is the only work on the whole (B, G) block: one comparison per entry, then
+   the search for the marked ones, done where the block lives (numpy on the CPU, torch on
+   a GPU). On the CPU, :func:`~clipreid.evaluation.evaluate_features` hands over the
+   block of similarities itself: candidates are selected on similarities (with a margin
+   for rounding) and only they are turned into distances (see
+   :class:`~clipreid.evaluation.distance.SimilarityScale`). Numpy blocks are split by rows
+   among threads.
 3. The candidates are sorted by (row, distance, gallery index); a positive's rank is its
    position among its row's candidates, plus one. For float32 distances >= 0 (those of
    :func:`~clipreid.evaluation.evaluate_features`) that is one sort of int64 keys packing
    row, distance bits, index and an is-positive flag; other distances (float64,
    negative) are sorted by distance, then stably by row, with ties counted apart. Rows
-   with very many candidates (a poor model) are done one at a time instead: a sort of
-   their distances, then a binary search for each positive's distance.
+   with very many candidates (a poor model) are done one at a time instead, without a
+   sort: each candidate is placed among the row's few sorted positive distances.
 
 Tie rule: gallery images at equal distance rank in the order of their gallery index
 (lower index first), as a stable argsort of the whole row orders them. The rule depends
@@ -27,7 +32,8 @@ on nothing but the distances and indices, so results do not depend on the block 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -75,35 +81,68 @@ class BlockRanks:
 
 
 class _NumpyBlock:
-    """A (B, G) block of distances in a numpy array: junk set to +inf, candidates marked."""
+    """A (B, G) block in a numpy array: junk taken out of the ranking, candidates found.
 
-    def __init__(self, dist: np.ndarray, same_idx, is_pos, is_junk):
+    The block holds distances, or, given ``scale`` (a
+    :class:`~clipreid.evaluation.distance.SimilarityScale`), the similarities they come
+    from. Candidates are then selected on the similarities, with the scale's margin, and
+    filtered on their exact distances: only they are ever turned into distances (a pass
+    over the whole block saved). The block is read twice: one comparison per entry, then
+    the search for the marked ones."""
+
+    def __init__(self, values: np.ndarray, same_idx, is_pos, is_junk, scale=None):
         junk_r, junk_c = np.nonzero(is_junk)
-        dist[junk_r, same_idx[junk_r, junk_c]] = np.inf
-        rows = np.arange(dist.shape[0])[:, None]
-        farthest = np.where(is_pos, dist[rows, same_idx], -np.inf).max(axis=1, initial=-np.inf)
-        self.dist, self.same_idx, self.is_pos = dist, same_idx, is_pos
-        self.mask = dist <= farthest[:, None]
-        self.counts = np.count_nonzero(self.mask, axis=1)
+        values[junk_r, same_idx[junk_r, junk_c]] = np.inf if scale is None else -np.inf
+        rows = np.arange(values.shape[0])[:, None]
+        at_pos = values[rows, same_idx]  # a copy
+        if scale is None:
+            self.farthest = np.where(is_pos, at_pos, -np.inf).max(axis=1, initial=-np.inf)
+            mask = values <= self.farthest[:, None]
+        else:
+            lowest = np.where(is_pos, at_pos, np.inf).min(axis=1, initial=np.inf)
+            self.farthest = np.where(is_pos, scale.to_distance(at_pos), -np.inf).max(
+                axis=1, initial=-np.inf)
+            mask = values >= (lowest - scale.margin)[:, None]
+        self.flat = np.flatnonzero(mask)  # (row, gallery index) order
+        del mask
+        num_rows, self.num_gallery = values.shape
+        self.bounds = np.searchsorted(self.flat, np.arange(num_rows + 1) * self.num_gallery)
+        self.counts = np.diff(self.bounds)  # with a scale, a little over (the margin)
+        self.values, self.scale, self.same_idx, self.is_pos = values, scale, same_idx, is_pos
+
+    def _distances(self, flat: np.ndarray) -> np.ndarray:
+        """Exact distances of the entries ``flat``, and which are no farther than their
+        row's farthest positive."""
+        dist = self.values.reshape(-1)[flat]
+        if self.scale is None:
+            return dist, None
+        dist = self.scale.to_distance(dist)
+        return dist, dist <= self.farthest[flat // self.num_gallery]
 
     def rows(self, which: np.ndarray):
-        """(distances, candidate mask) of each of the rows ``which`` (views)."""
+        """(gallery indices, distances) of the candidates of each of the rows ``which``."""
         for row in which.tolist():
-            yield self.dist[row], self.mask[row]
+            flat = self.flat[self.bounds[row]:self.bounds[row + 1]]
+            dist, keep = self._distances(flat)
+            cols = flat - row * self.num_gallery
+            yield (cols, dist) if keep is None else (cols[keep], dist[keep])
 
     def candidates(self, which: np.ndarray):
         """(flat index, distance, is positive) of the candidates of the rows ``which``,
-        in (row, gallery index) order. Other rows' marks are cleared."""
-        if len(which) < len(self.mask):
-            keep = np.zeros(len(self.mask), dtype=bool)
-            keep[which] = True
-            self.mask[~keep] = False
-        flat = np.flatnonzero(self.mask)
+        in (row, gallery index) order."""
+        flat = self.flat
+        if len(which) < len(self.counts):
+            chosen = np.zeros(len(self.counts), dtype=bool)
+            chosen[which] = True
+            flat = flat[np.repeat(chosen, self.counts)]
+        dist, keep = self._distances(flat)
+        if keep is not None:  # drop those of the margin beyond the farthest positive
+            flat, dist = flat[keep], dist[keep]
         pos_r, pos_c = np.nonzero(self.is_pos[which])
-        pos_flat = which[pos_r] * self.dist.shape[1] + self.same_idx[which][pos_r, pos_c]
+        pos_flat = which[pos_r] * self.num_gallery + self.same_idx[which][pos_r, pos_c]
         flags = np.zeros(len(flat), dtype=bool)
         flags[np.searchsorted(flat, pos_flat)] = True  # every positive is a candidate
-        return flat, self.dist.reshape(-1)[flat], flags
+        return flat, dist, flags
 
 
 class _TorchBlock:
@@ -121,13 +160,16 @@ class _TorchBlock:
             gathered = dist.gather(1, same)
             farthest = torch.where(pos, gathered, farthest[:, None]).amax(dim=1)
         self.dist, self.same, self.pos = dist, same, pos
+        self.num_gallery = dist.shape[1]
         self.mask = dist <= farthest[:, None]
         self.counts = self.mask.sum(dim=1).cpu().numpy()
 
     def rows(self, which: np.ndarray):
         index = torch.from_numpy(which).to(self.dist.device)
         dist, mask = self.dist[index].cpu().numpy(), self.mask[index].cpu().numpy()
-        yield from zip(dist, mask)
+        for d, m in zip(dist, mask):
+            cols = np.flatnonzero(m)
+            yield cols, d[cols]
 
     def candidates(self, which: np.ndarray):
         device = self.dist.device
@@ -145,21 +187,50 @@ class _TorchBlock:
 
 
 #: Rows with more candidates than this (or than a quarter of the gallery) are ranked one
-#: at a time, by a (vectorised) sort of their distances alone: on long rows that beats
-#: sorting them with the others, and it bounds the memory of the joint sort.
+#: at a time, without sorting their candidates: on long rows that beats sorting them with
+#: the others, and it bounds the memory of the joint sort.
 DENSE_ROW = 2048
 
 
-def rank_block(dist, same_idx: np.ndarray, is_pos: np.ndarray,
-               is_junk: np.ndarray) -> BlockRanks:
-    """Ranks of the positives of a (B, G) block of distances; ``dist`` is overwritten.
+#: Numpy blocks are ranked by this many threads (numpy releases the GIL in its array
+#: operations), each taking a slice of the rows; None: as many as torch uses.
+RANKING_THREADS = None
+#: Fewest rows a thread is given.
+MIN_ROWS_PER_THREAD = 32
 
-    ``dist`` is a numpy array or a torch tensor on any device (CPU tensors are worked on
-    through numpy: :data:`~clipreid.evaluation.distance.NUMPY_ON_CPU`)."""
-    num_rows, num_gallery = dist.shape
-    array = as_numpy(dist)
-    block = _NumpyBlock(array, same_idx, is_pos, is_junk) if array is not None else \
-        _TorchBlock(dist, same_idx, is_pos, is_junk)
+
+def rank_block(values, same_idx: np.ndarray, is_pos: np.ndarray, is_junk: np.ndarray,
+               scale=None) -> BlockRanks:
+    """Ranks of the positives of a (B, G) block of distances; ``values`` is overwritten.
+
+    ``values`` is a numpy array or a torch tensor on any device (CPU tensors are worked on
+    through numpy: :data:`~clipreid.evaluation.distance.NUMPY_ON_CPU`). Given ``scale``
+    (a :class:`~clipreid.evaluation.distance.SimilarityScale`), ``values`` holds the
+    similarities the distances come from (numpy only); the ranks are the same."""
+    array = as_numpy(values)
+    if array is None:
+        if scale is not None:
+            raise ValueError("rank_block ranks similarities in numpy arrays only")
+        return _rank(_TorchBlock(values, same_idx, is_pos, is_junk), same_idx, is_pos)
+    threads = RANKING_THREADS or torch.get_num_threads()
+    threads = max(1, min(threads, len(array) // MIN_ROWS_PER_THREAD))
+    if threads == 1:
+        return _rank(_NumpyBlock(array, same_idx, is_pos, is_junk, scale), same_idx, is_pos)
+    cuts = np.linspace(0, len(array), threads + 1).astype(int).tolist()
+
+    def rank_rows(start: int, stop: int) -> BlockRanks:
+        part = [a[start:stop] for a in (array, same_idx, is_pos, is_junk)]
+        return _rank(_NumpyBlock(*part, scale), part[1], part[2])
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(rank_rows, cuts[:-1], cuts[1:]))
+    return BlockRanks(*(np.concatenate([getattr(p, f.name) for p in parts])
+                        for f in fields(BlockRanks)))
+
+
+def _rank(block, same_idx: np.ndarray, is_pos: np.ndarray) -> BlockRanks:
+    """Ranks of the positives of a block (a :class:`_NumpyBlock` or :class:`_TorchBlock`)."""
+    num_rows, num_gallery = len(block.counts), block.num_gallery
     many = block.counts > min(DENSE_ROW, max(1, num_gallery // 4))
     parts = []
     if many.any():  # rows with many candidates one at a time
@@ -263,23 +334,34 @@ def _lower_index_in_run(new_run, cols, where) -> np.ndarray:
 
 def _ranks_by_row(which, rows, same_idx, is_pos):
     """(row, rank) of the positives of the rows ``which`` (with many candidates), one row
-    at a time; ``rows`` yields the (distances, candidate mask) of each.
+    at a time; ``rows`` yields the (gallery indices, distances) of each row's candidates.
 
-    A positive's rank is 1 + the number of candidates at a smaller distance (a sort of
-    the row's candidate distances, then a binary search) + those at an equal distance and
-    a lower index (counted directly, only when there is such a tie; no other image of the
-    row can have a positive's distance: junk is +inf, the rest lies past the farthest
-    positive)."""
+    A positive's rank is 1 + the number of candidates at a smaller distance + those at
+    an equal distance and a lower index (counted directly, only when there is such a
+    tie). The first number comes without sorting the candidates: each is placed among
+    the row's P sorted positive distances (a binary search, log P steps), and a running
+    count of the places gives, for each positive, the candidates before it. No other
+    image of the row can have a positive's distance: junk is +inf, the rest lies past
+    the farthest positive."""
     out_rows, out_ranks = [], []
-    for row, (dist, mask) in zip(which.tolist(), rows):
+    for row, (cand_cols, cand_dist) in zip(which.tolist(), rows):
         cols = same_idx[row][is_pos[row]]  # increasing gallery index
-        values = dist[cols]
-        ordered = np.sort(dist[mask])
-        less = np.searchsorted(ordered, values, side="left")
-        equal = np.searchsorted(ordered, values, side="right") - less
+        values = cand_dist[np.searchsorted(cand_cols, cols)]
+        ordered = np.sort(values)
+        # candidates with at most k positives at a smaller (or equal) distance
+        at_most_k_smaller = np.cumsum(np.bincount(
+            np.searchsorted(ordered, cand_dist, side="left"), minlength=len(ordered) + 1))
+        at_most_k_no_larger = np.cumsum(np.bincount(
+            np.searchsorted(ordered, cand_dist, side="right"), minlength=len(ordered) + 1))
+        # a positive whose value first appears at place k (0-based) among the ordered:
+        # closer candidates have at most k positives no farther than them
+        k = np.searchsorted(ordered, values, side="left")
+        less = at_most_k_no_larger[k]
+        equal = at_most_k_smaller[k] - less
         rank = less + 1
         for j in np.flatnonzero(equal > 1).tolist():
-            rank[j] += np.count_nonzero(dist[:cols[j]] == values[j])
+            before = cand_dist[:np.searchsorted(cand_cols, cols[j])]
+            rank[j] += np.count_nonzero(before == values[j])
         out_rows.append(np.full(len(cols), row))
         out_ranks.append(rank)
     return np.concatenate(out_rows), np.concatenate(out_ranks)
