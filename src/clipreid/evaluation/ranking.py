@@ -110,9 +110,9 @@ class _NumpyBlock:
         self.counts = np.diff(self.bounds)  # with a scale, a little over (the margin)
         self.values, self.scale, self.same_idx, self.is_pos = values, scale, same_idx, is_pos
 
-    def _distances(self, flat: np.ndarray) -> np.ndarray:
-        """Exact distances of the entries ``flat``, and which are no farther than their
-        row's farthest positive."""
+    def _distances(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exact distances of the entries ``flat``, and (similarity blocks only, else
+        None) which of them are no farther than their row's farthest positive."""
         dist = self.values.reshape(-1)[flat]
         if self.scale is None:
             return dist, None
