@@ -1,12 +1,15 @@
-"""ONNX export: dynamic batch, parity with PyTorch, and failure above the tolerance."""
+"""ONNX export: dynamic batch, parity with PyTorch, failure above the tolerance, and the
+same bytes for the same model in any checkout."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import clipreid
 from clipreid.export import ExportParityError, export_onnx, load_images, onnx_features
 from clipreid.model import build_reid_model
 
@@ -52,3 +55,21 @@ def test_export_fails_above_tolerance_and_writes_nothing(tiny_vit_cfg, image_pat
                     onnx_path, metrics_path)
     assert not onnx_path.exists() and not metrics_path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
+
+
+def test_same_model_exports_to_the_same_bytes_without_local_paths(tiny_vit_cfg, image_paths,
+                                                                  tmp_path):
+    """torch's exporter records stack traces with this checkout's absolute paths; the
+    export drops them, so DVC sees the same ONNX output wherever the project is cloned."""
+    model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=0)
+    outputs = []
+    for name in ("a", "b"):
+        onnx_path = tmp_path / name / "model.onnx"
+        onnx_path.parent.mkdir()
+        export_onnx(model, image_paths, [0] * 5, [64, 32], CFG, onnx_path,
+                    tmp_path / name / "export.json")
+        outputs.append(onnx_path.read_bytes())
+    assert outputs[0] == outputs[1]
+    source_root = str(Path(clipreid.__file__).resolve().parents[1]).encode()
+    assert source_root not in outputs[0]
+    assert b"stack_trace" not in outputs[0]

@@ -35,6 +35,25 @@ class TestTimeEncoder(nn.Module):
         return self.model.test_features(images, camids)
 
 
+#: Node metadata of torch's ONNX exporter that holds absolute paths of this machine's
+#: source files: dropped, so the same model exports to the same bytes in any checkout.
+MACHINE_SPECIFIC_METADATA = ("pkg.torch.onnx.stack_trace",)
+
+
+def drop_machine_specific_metadata(onnx_path) -> None:
+    """Rewrite ``onnx_path`` without :data:`MACHINE_SPECIFIC_METADATA` on its nodes."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    graphs = [model.graph] + [f for f in model.functions]
+    for graph in graphs:
+        for node in graph.node:
+            keep = [p for p in node.metadata_props if p.key not in MACHINE_SPECIFIC_METADATA]
+            del node.metadata_props[:]
+            node.metadata_props.extend(keep)
+    onnx.save(model, str(onnx_path))
+
+
 def load_images(paths: Sequence[str], input_size) -> torch.Tensor:
     transform = test_transform(input_size)
     return torch.stack([transform(read_rgb(p)) for p in paths])
@@ -71,6 +90,7 @@ def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
                           output_names=["features"], dynamic_shapes=dynamic,
                           opset_version=int(cfg["opset"]), dynamo=True,
                           external_data=False, verbose=False)
+        drop_machine_specific_metadata(tmp)
         with torch.no_grad():
             expected = encoder(images, cams if encoder.uses_cameras else None).numpy()
         got = onnx_features(tmp, images, cams if encoder.uses_cameras else None)

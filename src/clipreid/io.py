@@ -57,11 +57,15 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 
 def save_torch(path: str | os.PathLike, obj) -> None:
-    """``torch.save`` atomically (only tensors and plain containers: loaded weights_only)."""
+    """``torch.save`` atomically (only tensors and plain containers: loaded weights_only).
+
+    Saved through a file object: ``torch.save`` then names the archive's folder "archive"
+    instead of after the (random) temporary file, so equal contents give equal bytes and
+    DVC sees an unchanged output."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def load_torch(path: str | os.PathLike, map_location="cpu"):

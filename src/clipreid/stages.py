@@ -7,16 +7,20 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pandas as pd
 
 from clipreid.data.manifest import load_manifest, require_splits, save_manifest
 from clipreid.io import atomic_path, load_torch, save_torch
-from clipreid.model import ClipReID, build_reid_model
-from clipreid.train.checkpoint import fingerprint
-from clipreid.train.runtime import RunSettings, resolve_device, seed_everything
+
+if TYPE_CHECKING:
+    from clipreid.model import ClipReID
+    from clipreid.train.runtime import RunSettings
+
+# Each stage imports what it alone runs, inside its function: dvc.yaml declares those
+# modules as the stage's dependencies (tests/test_stage_dependencies.py checks it).
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ def num_classes_of(manifest: pd.DataFrame) -> int:
 
 
 def new_model(params: Mapping, num_classes: int, load_weights: bool = True) -> ClipReID:
+    from clipreid.model import build_reid_model
+
     return build_reid_model(params["model"], num_classes, params["dataset"]["object"],
                             params["dataset"]["num_cameras"], load_weights=load_weights)
 
@@ -46,6 +52,9 @@ def load_trained_model(params: Mapping, model_path: str | Path) -> ClipReID:
 
 def run_settings(params: Mapping, checkpoint_dir, live_dir, inputs) -> RunSettings:
     """How a training stage runs: its checkpoint is tied to its params and input files."""
+    from clipreid.train.checkpoint import fingerprint
+    from clipreid.train.runtime import RunSettings, resolve_device
+
     return RunSettings(input_size=params["model"]["input_size"],
                        device=resolve_device(params["device"]), seed=params["seed"],
                        checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
@@ -98,6 +107,7 @@ def validate(params: Mapping, manifest_path, report_path, docs_dir, validated_pa
 def prompt(params: Mapping, manifest_path, prompts_path, checkpoint_dir, live_dir) -> None:
     """Stage 1: learn the identity prompts; write them with every identity's text feature."""
     from clipreid.train.prompt_learning import learn_prompts
+    from clipreid.train.runtime import seed_everything
 
     seed_everything(params["seed"])
     manifest = load_manifest(manifest_path)
@@ -118,6 +128,7 @@ def finetune(params: Mapping, manifest_path, prompts_path, model_path, checkpoin
              live_dir) -> None:
     """Stage 2: fine-tune the image encoder against the stage-1 text features."""
     from clipreid.train.fine_tuning import fine_tune
+    from clipreid.train.runtime import seed_everything
 
     seed_everything(params["seed"])
     manifest = load_manifest(manifest_path)
@@ -142,6 +153,7 @@ def evaluate(params: Mapping, manifest_path, model_path, metrics_path, plots_dir
     """Test features of the fine-tuned model; Market-protocol metrics and pictures."""
     from clipreid.evaluation import run_evaluation
     from clipreid.features import test_features
+    from clipreid.train.runtime import resolve_device
 
     manifest = load_manifest(manifest_path)
     test, partitions = test_partitions(manifest, params["dataset"], str(manifest_path))
