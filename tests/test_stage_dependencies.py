@@ -5,6 +5,8 @@ The modules a stage runs are found from the source: the imports of the ``cliprei
 command's function for the stage and of ``clipreid.stages``' function of the same name
 (its module-level imports included), then, transitively, every ``clipreid`` import of
 each module reached (wherever it is in the module) and the packages' ``__init__`` files.
+The package uses absolute imports only (the walk fails on a relative one) and imports no
+module of its own by name at run time (importlib).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def imported_modules(nodes) -> set[str]:
     for node in (n for top in nodes for n in ast.walk(top)):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "clipreid"}
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"relative import (line {node.lineno}): the walk follows "
+                                 "absolute imports only; write 'from clipreid...'")
         elif isinstance(node, ast.ImportFrom) and node.module and \
                 node.module.split(".")[0] == "clipreid":
             found.add(node.module)

@@ -434,3 +434,22 @@ def test_threads_rank_slices_of_rows_with_the_same_result(monkeypatch, threads):
         np.testing.assert_array_equal(getattr(together, field), getattr(alone, field))
     result = evaluate(dist, q_pids, g_pids, q_cams, g_cams, max_rank=10)
     assert_matches_brute_force(result, dist, q_pids, g_pids, q_cams, g_cams, 10)
+
+
+@pytest.mark.parametrize("dense_row", [2048, 0])
+def test_threads_rank_similarity_blocks_as_one_thread(monkeypatch, dense_row):
+    """The path evaluate_features takes on large blocks: similarity blocks split among
+    threads, on both candidate paths."""
+    monkeypatch.setattr(ranking, "DENSE_ROW", dense_row)
+    scale = distance.SimilarityScale("euclidean", dim=1280)
+    rng = np.random.default_rng(31)
+    _, q_pids, g_pids, q_cams, g_cams = random_problem(rng, 50, 90, num_ids=4)
+    sim = near_tie_similarities(rng, 50, 90)
+    same = ranking.SameIdentityIndex(g_pids, g_cams).lookup(q_pids, q_cams, True)
+    expected = ranking.rank_block(scale.to_distance(sim.copy()), *same)
+    monkeypatch.setattr(ranking, "MIN_ROWS_PER_THREAD", 1)
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(ranking, "RANKING_THREADS", threads)
+        got = ranking.rank_block(sim.copy(), *same, scale=scale)
+        for field in ("ap", "first_rank", "last_rank", "num_pos"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))

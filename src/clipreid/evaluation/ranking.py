@@ -206,7 +206,10 @@ def rank_block(values, same_idx: np.ndarray, is_pos: np.ndarray, is_junk: np.nda
     ``values`` is a numpy array or a torch tensor on any device (CPU tensors are worked on
     through numpy: :data:`~clipreid.evaluation.distance.NUMPY_ON_CPU`). Given ``scale``
     (a :class:`~clipreid.evaluation.distance.SimilarityScale`), ``values`` holds the
-    similarities the distances come from (numpy only); the ranks are the same."""
+    similarities the distances come from (numpy only); the ranks are the same provided
+    they are products of vectors of norm <= 1 with ``scale.dim`` entries, as
+    :func:`~clipreid.evaluation.evaluate_features` computes them (the scale's margin
+    relies on it)."""
     array = as_numpy(values)
     if array is None:
         if scale is not None:
