@@ -11,23 +11,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from clipreid import stages
-from clipreid.cli import EVALUATION_METRICS, REID_MODEL, VALIDATED_MANIFEST
-from clipreid.data.manifest import load_manifest
-from clipreid.io import save_torch
-from clipreid.params import load_params, stage_params
+from clipreid.config.params import load_params
+from clipreid.dataset.manifest import load_manifest
+from clipreid.model.saved import save_reid_model
+from clipreid.stages import evaluate
+from clipreid.stages.common import new_model, num_classes_of
+from clipreid.stages.layout import EVALUATION_METRICS, REID_MODEL, VALIDATED_MANIFEST
 
 
 def main() -> int:
-    params = stage_params(load_params(), "evaluate")
-    manifest = load_manifest(VALIDATED_MANIFEST)
-    num_classes = stages.num_classes_of(manifest)
-    untrained = stages.new_model(params, num_classes, load_weights=True)
+    params = load_params()
+    num_classes = num_classes_of(load_manifest(VALIDATED_MANIFEST))
+    untrained = new_model(params, num_classes)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "untrained.pt"
-        save_torch(weights, {"model": untrained.state_dict(), "num_classes": num_classes})
-        baseline = stages.evaluate(params, VALIDATED_MANIFEST, weights,
-                                   Path(tmp) / "metrics.json", Path(tmp) / "plots")
+        save_reid_model(weights, untrained, num_classes)
+        baseline = evaluate.run(params, model_path=weights,
+                                metrics_path=Path(tmp) / "metrics.json",
+                                report_path=Path(tmp) / "report.json",
+                                plots_dir=Path(tmp) / "plots")
     keys = ("mAP", "rank1", "rank5", "rank10", "mINP")
     print("untrained:", json.dumps({k: round(baseline[k], 4) for k in keys}))
     if Path(EVALUATION_METRICS).is_file() and Path(REID_MODEL).is_file():

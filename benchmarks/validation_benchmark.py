@@ -83,7 +83,7 @@ def write_jpeg(job: tuple[str, int]) -> None:
 
 def build_dataset(root: Path, total: int, workers: int) -> Path:
     """Write the images and the manifest under ``root``; return the manifest's path."""
-    from clipreid.data.manifest import make_manifest, save_manifest
+    from clipreid.dataset.manifest import make_manifest, save_manifest
 
     for folder in FOLDERS.values():
         (root / folder).mkdir(parents=True, exist_ok=True)

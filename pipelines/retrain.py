@@ -150,6 +150,7 @@ def _run(root: Path, cfg: Retraining, name: str, overrides: list[str], force: bo
 
     status = data_status(root, cfg.data_stages)
     record["data_changes"] = status.data_changes
+    record["code_changes"] = status.code_changes
     record["missing_outputs"] = status.missing_outputs
     reasons = reasons_to_train(status, champion, force, cfg)
     if not reasons:
@@ -157,6 +158,8 @@ def _run(root: Path, cfg: Retraining, name: str, overrides: list[str], force: bo
         record["reason"] = (
             "data unchanged since the champion's run (dvc status: no change in "
             f"{', '.join(cfg.data_stages)} or .dvc files): nothing to retrain"
+            + (f"; code changes (not a reason to retrain): {status.code_changes}"
+               if status.code_changes else "")
             + (f"; other changes ignored: {status.other_changes}"
                if status.other_changes else ""))
         logger.info(record["reason"])

@@ -4,10 +4,12 @@
 recorded in dvc.lock (the champion's inputs when dvc.lock is committed) and every output
 with the workspace and cache. Its entries are sorted into three kinds:
 
-- data changes: anything that changed for a *data stage* (the configured stages that read
-  the raw data, `prepare` here) or a `.dvc` file: a changed dependency (the data folder's
-  or generator's hash), a changed param (e.g. `dataset.*`), a changed command, a stage
-  that never ran or is `always_changed`;
+- data changes: a change of the data set itself, seen by a *data stage* (the configured
+  stages that read the raw data, `prepare` here) or a `.dvc` file: the data set's files
+  (its `dataset.source`: the data folder, or the synthetic set's generator), its
+  `dataset.*` params, a `.dvc` file, a stage that never ran;
+- code changes: a data stage's code (a dependency under `src/` other than the data set's
+  source): reported as such, never a reason to retrain;
 - missing outputs: cached outputs of any stage that are neither in the workspace nor in
   the cache (after `dvc pull`: nor on the remote), e.g. in a fresh clone before the first
   model was pushed. DVC reports them as "not in cache". Outputs declared `cache: false`
@@ -23,6 +25,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from pipelines.commands import query
 
 MISSING_STATE = "not in cache"
@@ -31,6 +35,7 @@ MISSING_STATE = "not in cache"
 @dataclass
 class DataStatus:
     data_changes: list[str] = field(default_factory=list)
+    code_changes: list[str] = field(default_factory=list)
     missing_outputs: list[str] = field(default_factory=list)
     other_changes: list[str] = field(default_factory=list)
 
@@ -51,8 +56,14 @@ def _describe(entries: dict) -> list[str]:
     return out
 
 
-def classify_status(status: dict, data_stages: tuple[str, ...] | list[str]) -> DataStatus:
-    """Sort the JSON of `dvc status --json` into data changes, missing outputs, others."""
+CODE_ROOT = "src/"
+
+
+def classify_status(status: dict, data_stages: tuple[str, ...] | list[str],
+                    data_sources: tuple[str, ...] | list[str] = ()) -> DataStatus:
+    """Sort the JSON of `dvc status --json` into data changes, code changes, missing
+    outputs and others. ``data_sources``: the data set's own paths (``dataset.source``),
+    which are data even when they lie under src/ (the synthetic set's generator)."""
     result = DataStatus()
     for stage, items in status.items():
         is_data = stage in data_stages or stage.endswith(".dvc")
@@ -70,12 +81,26 @@ def classify_status(status: dict, data_stages: tuple[str, ...] | list[str]) -> D
                             result.data_changes.append(f"{stage}: {path} {state}")
                         else:  # a stage's product, not its input
                             result.other_changes.append(f"{stage}: output {path} {state}")
-                else:  # "changed deps" (files and params)
+                elif is_data and kind == "changed deps":
+                    for path, state in entries.items():
+                        code = path.startswith(CODE_ROOT) and path not in data_sources
+                        target = result.code_changes if code else result.data_changes
+                        target.extend(f"{stage}: {d}" for d in _describe({path: state}))
+                else:  # params, and everything of the other stages
                     changes.extend(f"{stage}: {d}" for d in _describe(entries))
     return result
+
+
+def data_sources(repo: str | Path) -> tuple[str, ...]:
+    """The data set's own path (`dataset.source` of the repository's params.yaml)."""
+    path = Path(repo) / "params.yaml"
+    if not path.is_file():
+        return ()
+    source = (yaml.safe_load(path.read_text()) or {}).get("dataset", {}).get("source")
+    return (str(source),) if source else ()
 
 
 def data_status(repo: str | Path, data_stages: tuple[str, ...] | list[str]) -> DataStatus:
     """Run `dvc status --json` in `repo` and classify it."""
     out = query(["dvc", "status", "--json"], repo, timeout=600).stdout.strip()
-    return classify_status(json.loads(out or "{}"), data_stages)
+    return classify_status(json.loads(out or "{}"), data_stages, data_sources(repo))

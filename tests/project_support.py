@@ -12,26 +12,29 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# Merged into the copy's conf/dataset/synthetic.yaml: a small synthetic set.
+MICRO_DATASET = """
+synthetic:
+  num_train_ids: 8
+  num_test_ids: 6
+  train_images_per_id: [4, 6]
+  gallery_images_per_id: [3, 5]
+  num_distractors: 5
+  num_junk: 2
+"""
+
 # Merged into the copy's conf/config.yaml (after _self_ in the defaults list these values
 # win), so `dvc exp run` recomposes to the micro configuration too.
 MICRO = """
-dataset:
-  synthetic:
-    num_train_ids: 8
-    num_test_ids: 6
-    train_images_per_id: [4, 6]
-    gallery_images_per_id: [3, 5]
-    num_distractors: 5
-    num_junk: 2
 model:
   input_size: [64, 32]
   architecture:
     vision_layers: 1
     vision_width: 64
     transformer_layers: 1
-stage1:
+prompt:
   epochs: 2
-stage2:
+finetune:
   epochs: 2
   num_identities: 4
   num_instances: 2
@@ -72,9 +75,10 @@ def make_project(root: Path) -> Path:
     shutil.copy(ROOT / ".dvc" / "config", root / ".dvc" / "config")
     shutil.copy(ROOT / ".dvc" / ".gitignore", root / ".dvc" / ".gitignore")
     shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")
-    config_path = root / "conf" / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config_path.write_text(yaml.safe_dump(merge(config, yaml.safe_load(MICRO)), sort_keys=False))
+    for name, extra in (("config.yaml", MICRO), ("dataset/synthetic.yaml", MICRO_DATASET)):
+        path = root / "conf" / name
+        config = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump(merge(config, yaml.safe_load(extra)), sort_keys=False))
     run(["git", "init", "-q"], root)
     run(["clipreid", "compose"], root)
     run(["git", "add", "-A"], root)

@@ -15,8 +15,11 @@ MARKET = {"name": "market1501", "format": "market1501", "object": "person",
 
 
 def write_params(tmp_path, dataset):
+    """The committed params.yaml with its ``dataset`` group replaced by ``dataset``."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["dataset"] = dataset
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"dataset": dataset}))
+    path.write_text(yaml.safe_dump(params))
     return str(path)
 
 
@@ -36,7 +39,8 @@ def market_tree(root, train=("0001_c1s1_000001_00.jpg",), query=("0002_c1s1_0000
 
 def run_prepare(tmp_path, monkeypatch, root):
     monkeypatch.chdir(tmp_path)
-    return main(["--params", write_params(tmp_path, {**MARKET, "root": str(root)}), "prepare"])
+    dataset = {**MARKET, "root": str(root), "source": str(root)}
+    return main(["--params", write_params(tmp_path, dataset), "prepare"])
 
 
 def test_missing_data_folder(tmp_path, monkeypatch, capsys):
@@ -87,14 +91,10 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "data/validated").mkdir(parents=True)
     shutil.copy(tmp_path / "data/prepared/manifest.csv", tmp_path / "data/validated")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    conf = ROOT / "conf"
-    params = {
-        "seed": 0, "device": "cpu", "num_workers": 0,
-        "dataset": {**MARKET, "root": str(root)},
-        "model": yaml.safe_load((conf / "model/vit_b16.yaml").read_text()),
-        "stage1": yaml.safe_load((conf / "stage1/published.yaml").read_text()),
-    }
-    del params["model"]["defaults"]
+    from clipreid.config.compose import compose
+
+    params = compose(ROOT / "conf", ["model=vit_b16", "dataset=market1501",
+                                     f"dataset.root={root}", "device=cpu", "num_workers=0"])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert main(["prompt"]) == 2
     err = capsys.readouterr().err
@@ -105,7 +105,9 @@ def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
 def test_synth_writes_a_market_layout_on_demand(tmp_path, monkeypatch, capsys):
     small = {"seed": 0, "num_train_ids": 4, "num_test_ids": 3, "num_cameras": 6,
              "num_distractors": 2, "num_junk": 1}
-    params = write_params(tmp_path, {"name": "synthetic", "synthetic": small})
+    committed = yaml.safe_load((ROOT / "params.yaml").read_text())["dataset"]
+    params = write_params(tmp_path, {**committed, "synthetic": {**committed["synthetic"],
+                                                                  **small}})
     out = tmp_path / "synthetic"
     assert main(["--params", params, "synth", "--out", str(out), "--seed", "5"]) == 0
     assert "wrote a synthetic data set" in capsys.readouterr().out

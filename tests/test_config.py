@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clipreid.config import compose_text
-from clipreid.params import STAGE_PARAMS, stage_params
+from clipreid.config.compose import compose_text
+from clipreid.config.params import STAGE_PARAMS, stage_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,19 +25,19 @@ def test_embedded_default_is_synthetic_data_and_a_tiny_random_clip():
     params = compose()
     assert params["dataset"]["name"] == "synthetic"
     assert params["model"]["clip_name"] is None
-    assert params["stage1"] == yaml.safe_load((ROOT / "conf/stage1/embedded.yaml").read_text())
+    assert params["prompt"] == yaml.safe_load((ROOT / "conf/prompt/embedded.yaml").read_text())
 
 
 @pytest.mark.parametrize("model", ["vit_b16", "rn50"])
-def test_published_configuration_has_method_md_values(model):
-    params = compose(f"model={model}", "dataset=market1501", "dataset.root=/data/market")
-    assert params["dataset"]["root"] == "/data/market"
-    assert params["dataset"]["source"] == "/data/market"
+def test_published_configuration_has_method_md_values(model, tmp_path):
+    params = compose(f"model={model}", "dataset=market1501", f"dataset.root={tmp_path}")
+    assert params["dataset"]["root"] == str(tmp_path)
+    assert params["dataset"]["source"] == str(tmp_path)
     assert params["model"]["input_size"] == [256, 128]
-    s1 = params["stage1"]
+    s1 = params["prompt"]
     assert (s1["epochs"], s1["batch_size"], s1["lr"], s1["weight_decay"]) == (120, 64, 3.5e-4, 1e-4)
     assert (s1["warmup_epochs"], s1["warmup_lr"], s1["min_lr"]) == (5, 1e-5, 1e-6)
-    s2 = params["stage2"]
+    s2 = params["finetune"]
     assert (s2["epochs"], s2["num_identities"], s2["num_instances"]) == (60, 16, 4)
     assert (s2["lr"], s2["weight_decay"], s2["bias_lr_factor"]) == (5e-6, 1e-4, 2.0)
     assert (s2["milestones"], s2["gamma"], s2["warmup_epochs"], s2["warmup_factor"]) == (
@@ -58,7 +58,7 @@ def test_vit_b16_architecture_is_clip_vit_b16():
 
 
 def test_command_line_group_choice_beats_the_model_default():
-    assert compose("model=vit_b16", "stage1=embedded")["stage1"]["epochs"] == compose()["stage1"]["epochs"]
+    assert compose("model=vit_b16", "prompt=embedded")["prompt"]["epochs"] == compose()["prompt"]["epochs"]
 
 
 def dvc_stage_params():
@@ -75,7 +75,8 @@ def test_dvc_yaml_declares_exactly_the_params_each_stage_reads():
 
 
 def test_a_stage_sees_only_its_params():
-    params = compose()
-    view = stage_params(params, "prompt")
-    assert set(view) == {"seed", "device", "num_workers", "dataset", "model", "stage1"}
+    from clipreid.config.schema import parse_params
+
+    view = stage_params(parse_params(compose()), "prompt")
+    assert set(view) == {"seed", "device", "num_workers", "dataset", "model", "prompt"}
     assert set(view["dataset"]) == {"object", "num_cameras"}

@@ -34,8 +34,11 @@ def test_export_matches_torch_at_any_batch_size(tiny_vit_cfg, image_paths, tmp_p
     model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=3)
     onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
     camids = [0, 1, 2, 0, 1]
-    result = export_onnx(model, image_paths, camids, [64, 32], CFG, onnx_path, metrics_path)
-    assert json.loads(metrics_path.read_text()) == result
+    report_path = tmp_path / "report.json"
+    result = export_onnx(model, image_paths, camids, [64, 32], CFG, onnx_path, metrics_path,
+                         report_path)
+    assert json.loads(metrics_path.read_text()) == {"max_abs_diff": result["max_abs_diff"]}
+    assert json.loads(report_path.read_text())["num_images"] == 4
     assert result["num_images"] == 4 and result["max_abs_diff"] <= 1e-4
     images = load_images(image_paths, [64, 32])
     cams = torch.tensor(camids)
@@ -51,8 +54,8 @@ def test_export_fails_above_tolerance_and_writes_nothing(tiny_vit_cfg, image_pat
     model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=0)
     onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
     with pytest.raises(ExportParityError, match="differ by"):
-        export_onnx(model, image_paths, [0] * 5, [64, 32], {**CFG, "max_abs_diff": -1.0},
-                    onnx_path, metrics_path)
+        export_onnx(model, image_paths, [0] * 5, [64, 32], {**CFG, "max_abs_diff": 1e-30},
+                    onnx_path, metrics_path, tmp_path / "report.json")
     assert not onnx_path.exists() and not metrics_path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
 
@@ -67,7 +70,7 @@ def test_same_model_exports_to_the_same_bytes_without_local_paths(tiny_vit_cfg, 
         onnx_path = tmp_path / name / "model.onnx"
         onnx_path.parent.mkdir()
         export_onnx(model, image_paths, [0] * 5, [64, 32], CFG, onnx_path,
-                    tmp_path / name / "export.json")
+                    tmp_path / name / "export.json", tmp_path / name / "report.json")
         outputs.append(onnx_path.read_bytes())
     assert outputs[0] == outputs[1]
     source_root = str(Path(clipreid.__file__).resolve().parents[1]).encode()

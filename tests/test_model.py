@@ -113,22 +113,24 @@ def test_text_encoder_truncation_is_exact(tiny_vit_cfg):
 # --- weights ----------------------------------------------------------------------------
 def test_missing_weights_name_the_expected_file(tiny_vit_cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    cfg = {**tiny_vit_cfg, "clip_name": "ViT-B/16"}
+    cache = str(tmp_path / ".cache" / "clip" / "ViT-B-16.pt")  # the conf default
+    cfg = {**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": cache, "source": cache}
     with pytest.raises(WeightsError) as err:
         build_clip(cfg)
     message = str(err.value)
-    assert str(tmp_path / ".cache" / "clip" / "ViT-B-16.pt") in message
+    assert cache in message
     assert "model.weights" in message and "https://" in message
-    cfg["weights"] = str(tmp_path / "nope.pt")
+    nope = str(tmp_path / "nope.pt")
     with pytest.raises(WeightsError, match="nope.pt not found"):
-        build_clip(cfg)
+        build_clip({**cfg, "weights": nope, "source": nope})
 
 
 def test_weights_load_from_state_dict_file(tiny_vit_cfg, tmp_path):
     source = build_clip({**tiny_vit_cfg, "init_seed": 7})
     path = tmp_path / "weights.pt"
     torch.save(source.state_dict(), path)
-    loaded = build_clip({**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path)})
+    loaded = build_clip({**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path),
+                         "source": str(path)})
     for (name, a), (_, b) in zip(source.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
 
@@ -139,7 +141,8 @@ def test_weights_load_from_torchscript_archive(tiny_vit_cfg, tmp_path):
     archive = torch.jit.trace(source, (image, text), check_trace=False)
     path = tmp_path / "ViT-B-16.pt"
     archive.save(str(path))
-    loaded = build_clip({**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path)})
+    loaded = build_clip({**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path),
+                         "source": str(path)})
     assert torch.equal(loaded.visual.proj, source.visual.proj)
     assert torch.equal(loaded.text_projection, source.text_projection)
 
@@ -147,7 +150,7 @@ def test_weights_load_from_torchscript_archive(tiny_vit_cfg, tmp_path):
 def test_architecture_mismatch_is_reported(tiny_vit_cfg, tmp_path):
     path = tmp_path / "w.pt"
     torch.save(build_clip(tiny_vit_cfg).state_dict(), path)
-    cfg = {**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path),
+    cfg = {**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path), "source": str(path),
            "architecture": {**tiny_vit_cfg["architecture"], "vision_layers": 3}}
     with pytest.raises(WeightsError, match="does not match model.architecture"):
         build_clip(cfg)

@@ -1,9 +1,12 @@
 """End to end: `dvc repro` of a micro configuration in a fresh git + DVC project, a no-op
-second repro, and an experiment that `dvc exp show` lists with its metrics."""
+second repro, experiments that `dvc exp show` lists with their metrics, bad overrides
+refused before anything runs, and tracked weights."""
 
 import json
 
 from project_support import copy_project, run
+
+HEADLINE = ("mAP", "rank1", "rank5", "rank10", "mINP")
 
 
 def test_repro_runs_every_stage_and_writes_its_outputs(micro_project):
@@ -13,14 +16,16 @@ def test_repro_runs_every_stage_and_writes_its_outputs(micro_project):
     for path in ("data/prepared/manifest.csv", "models/prompts.pt", "models/reid.pt",
                  "models/reid.onnx", "dvclive/prompt/metrics.json", "reports/validation.json",
                  "reports/data_docs/index.html", "data/validated/manifest.csv",
-                 "dvclive/finetune/plots/metrics/loss.tsv", "plots/evaluation/cmc.csv"):
+                 "dvclive/finetune/plots/metrics/loss.tsv", "plots/evaluation/cmc.csv",
+                 "reports/evaluation.json", "reports/export.json"):
         assert (root / path).is_file(), path
     metrics = json.loads((root / "metrics/evaluation.json").read_text())
-    for key in ("mAP", "rank1", "rank5", "rank10", "mINP"):
+    assert list(metrics) == list(HEADLINE)  # flat headline numbers only
+    for key in HEADLINE:
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"]
     export = json.loads((root / "metrics/export.json").read_text())
-    assert export["max_abs_diff"] <= 1e-4
+    assert list(export) == ["max_abs_diff"] and export["max_abs_diff"] <= 1e-4
     lock = (root / "dvc.lock").read_text()
     assert "models/reid.pt" in lock and "md5" in lock
 
@@ -36,7 +41,7 @@ def test_experiment_is_listed_with_its_metrics(micro_project, tmp_path):
     root = copy_project(micro_project[0], tmp_path / "project")
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "baseline run"], root)
-    proc = run(["dvc", "exp", "run", "-S", "stage2.epochs=1", "-n", "one-epoch"], root)
+    proc = run(["dvc", "exp", "run", "-S", "finetune.epochs=1", "-n", "one-epoch"], root)
     assert "Running stage 'finetune'" in proc.stdout
     assert "Running stage 'prompt'" not in proc.stdout  # stage 1 is unaffected
     shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
@@ -44,9 +49,14 @@ def test_experiment_is_listed_with_its_metrics(micro_project, tmp_path):
     names = [exp.get("name") for exp in experiments]
     assert "one-epoch" in names, names
     run_data = next(e for e in experiments if e.get("name") == "one-epoch")["revs"][0]["data"]
-    assert run_data["params"]["params.yaml"]["data"]["stage2"]["epochs"] == 1
+    assert run_data["params"]["params.yaml"]["data"]["finetune"]["epochs"] == 1
     metrics = run_data["metrics"]["metrics/evaluation.json"]["data"]
-    assert set(metrics) >= {"mAP", "rank1", "mINP"}
+    assert set(metrics) == set(HEADLINE)
+    diff = json.loads(run(["dvc", "exp", "diff", "HEAD", "one-epoch", "--all", "--json"],
+                          root).stdout)
+    compared = diff["metrics"]["metrics/evaluation.json"]
+    assert set(compared) == set(HEADLINE)  # every metric compares: no "not supported"
+    assert all(isinstance(v["diff"], (int, float)) for v in compared.values()), compared
 
 
 def test_plots_show_renders_one_offline_page(micro_project, tmp_path):
@@ -59,8 +69,56 @@ def test_plots_show_renders_one_offline_page(micro_project, tmp_path):
     page = tmp_path / "plots" / "index.html"
     html = page.read_text()
     assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
-    for name in ("cmc.csv", "distance_hist.csv", "loss.tsv", "ranklist_best.png"):
-        assert name in html, name
+    for title in ("CMC", "Distances of positive and negative pairs", "Training loss",
+                  "Learning rate", "ranklist_best.png", "ranklist_worst.png"):
+        assert title in html, title
     dom = chromium_dom(page, tmp_path / "profile")
-    assert dom.count('class="vega-embed') >= 3  # the Vega charts were drawn
+    # each chart once: CMC, distances, training loss, learning rate; two rank lists
+    assert dom.count('class="vega-embed') == 4, dom.count('class="vega-embed')
     assert "<canvas" in dom or "<svg" in dom
+    assert html.count('<img src="static/') == 2  # best and worst rank lists, once each
+
+
+def test_dvc_exp_run_refuses_bad_overrides_before_anything_runs(micro_project, tmp_path):
+    root = copy_project(micro_project[0], tmp_path / "project")
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "baseline run"], root)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".git" not in
+              p.parts and ".dvc" not in p.parts}
+    for override, message in [("finetune.epochs=abc", "finetune.epochs='abc' is not allowed"),
+                              ("finetune.epochs=-1", "finetune.epochs=-1 is not allowed"),
+                              ("device=gpu", "device='gpu' is not allowed")]:
+        proc = run(["dvc", "exp", "run", "-S", override], root, check=False)
+        assert proc.returncode != 0
+        assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        assert "Running stage" not in proc.stdout
+    after = {p: p.read_bytes() for p in before}
+    assert [p for p in before if before[p] != after[p]] == []
+    assert run(["git", "status", "--porcelain"], root).stdout == ""
+
+
+def test_kept_overrides_reach_the_next_experiment(micro_project, tmp_path):
+    """`clipreid compose KEY=VALUE` keeps the value in conf/: a later `dvc exp run` with no
+    -S trains with it (it recomposes params.yaml from conf/)."""
+    root = copy_project(micro_project[0], tmp_path / "project")
+    run(["clipreid", "compose", "finetune.epochs=1"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "keep one epoch"], root)
+    run(["dvc", "exp", "run", "-n", "kept"], root)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    exp = next(e for rev in shown for e in (rev.get("experiments") or [])
+               if e.get("name") == "kept")["revs"][0]["data"]
+    assert exp["params"]["params.yaml"]["data"]["finetune"]["epochs"] == 1
+
+
+def test_replacing_the_weights_file_marks_the_training_stages_stale(micro_project, tmp_path):
+    root = copy_project(micro_project[0], tmp_path / "project")
+    (root / "weights.pt").write_bytes(b"first")
+    run(["clipreid", "compose", "model.clip_name=ViT-B/16", "model.weights=weights.pt",
+         "model.source=weights.pt"], root)
+    run(["dvc", "commit", "-f"], root)  # record the current state as if it had run
+    assert json.loads(run(["dvc", "status", "--json"], root).stdout or "{}") == {}
+    (root / "weights.pt").write_bytes(b"second")
+    stale = json.loads(run(["dvc", "status", "--json"], root).stdout)
+    assert set(stale) == {"prompt", "finetune"}
+    assert "weights.pt" in json.dumps(stale["prompt"])

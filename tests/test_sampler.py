@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from clipreid.data.sampler import PKBatchSampler
+from clipreid.loader.sampler import PKBatchSampler
 
 
 def labels_with_counts(counts):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clipreid.train.schedules import cosine_with_warmup, warmup_multistep_factor
+from clipreid.training.schedules import cosine_with_warmup, warmup_multistep_factor
 
 
 def test_stage1_warmup_then_cosine():

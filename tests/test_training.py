@@ -9,20 +9,23 @@ import torch
 from PIL import Image
 
 from clipreid.model import build_reid_model
-from clipreid.train import checkpoint, fine_tuning, prompt_learning
-from clipreid.train.live import EpochLog
-from clipreid.train.runtime import RunSettings
+import dataclasses
+
+from clipreid.config.schema import FinetuneConfig, PromptConfig, from_dict
+from clipreid.training import checkpoint, finetune, prompt
+from clipreid.training.live import EpochLog
+from clipreid.training.run import RunSettings
 
 CPU = torch.device("cpu")
 
-STAGE1 = {"epochs": 3, "batch_size": 8, "lr": 1e-2, "weight_decay": 1e-4, "warmup_epochs": 1,
-          "warmup_lr": 1e-3, "min_lr": 1e-6, "feature_batch_size": 16, "amp": True}
-STAGE2 = {"epochs": 3, "num_identities": 2, "num_instances": 2, "lr": 1e-3,
+PROMPT = from_dict(PromptConfig, {"epochs": 3, "batch_size": 8, "lr": 1e-2, "weight_decay": 1e-4, "warmup_epochs": 1,
+          "warmup_lr": 1e-3, "min_lr": 1e-6, "feature_batch_size": 16, "amp": True})
+FINETUNE = from_dict(FinetuneConfig, {"epochs": 3, "num_identities": 2, "num_instances": 2, "lr": 1e-3,
           "bias_lr_factor": 2.0, "weight_decay": 1e-4, "weight_decay_bias": 1e-4,
           "milestones": [2], "gamma": 0.1, "warmup_epochs": 1, "warmup_factor": 0.1,
           "id_loss_weight": 0.25, "triplet_loss_weight": 1.0, "i2t_loss_weight": 1.0,
           "triplet_margin": 0.3, "label_smoothing": 0.1,
-          "augmentation": {"flip_p": 0.5, "padding": 2, "erasing_p": 0.5}, "amp": True}
+          "augmentation": {"flip_p": 0.5, "padding": 2, "erasing_p": 0.5}, "amp": True})
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +57,12 @@ def changed_keys(before, model):
 
 def test_stage1_step_changes_only_the_prompt_vectors(tiny_vit_cfg):
     model = build_reid_model(tiny_vit_cfg, num_classes=4, object_noun="person", num_cameras=2)
-    params = prompt_learning.freeze_for_stage1(model)
-    optimizer = prompt_learning.make_optimizer(params, STAGE1)
+    params = prompt.freeze_for_prompt(model)
+    optimizer = prompt.make_optimizer(params, PROMPT)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     before = snapshot(model)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
-    loss = prompt_learning.train_step(model, optimizer, scaler, torch.randn(6, 32), labels,
+    loss = prompt.train_step(model, optimizer, scaler, torch.randn(6, 32), labels,
                                       CPU, amp=False)
     assert loss > 0
     assert changed_keys(before, model) == {"prompt_learner.ctx"}
@@ -69,14 +72,14 @@ def test_stage1_step_changes_only_the_prompt_vectors(tiny_vit_cfg):
 
 def test_stage2_step_changes_nothing_on_the_text_side(tiny_vit_cfg):
     model = build_reid_model(tiny_vit_cfg, num_classes=4, object_noun="person", num_cameras=2)
-    named = fine_tuning.freeze_for_stage2(model)
-    optimizer = fine_tuning.make_optimizer(named, STAGE2)
+    named = finetune.freeze_for_finetune(model)
+    optimizer = finetune.make_optimizer(named, FINETUNE)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     before = snapshot(model)
     model.train()
     targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    parts = fine_tuning.train_step(model, optimizer, scaler, torch.randn(8, 3, 64, 32),
-                                   targets, None, torch.randn(4, 32), STAGE2, CPU)
+    parts = finetune.train_step(model, optimizer, scaler, torch.randn(8, 3, 64, 32),
+                                   targets, None, torch.randn(4, 32), FINETUNE, CPU)
     assert parts["loss"] > 0
     changed = changed_keys(before, model)
     text_side = {k for k in before if k.startswith(("text_encoder.", "prompt_learner."))}
@@ -89,8 +92,8 @@ def test_stage2_step_changes_nothing_on_the_text_side(tiny_vit_cfg):
 
 def test_stage2_bias_groups_get_factor_and_their_weight_decay(tiny_vit_cfg):
     model = build_reid_model(tiny_vit_cfg, num_classes=4, object_noun="person", num_cameras=0)
-    named = fine_tuning.freeze_for_stage2(model)
-    optimizer = fine_tuning.make_optimizer(named, {**STAGE2, "weight_decay_bias": 0.5})
+    named = finetune.freeze_for_finetune(model)
+    optimizer = finetune.make_optimizer(named, dataclasses.replace(FINETUNE, weight_decay_bias=0.5))
     by_param = {id(g["params"][0]): g for g in optimizer.param_groups}
     for name, p in named:
         group = by_param[id(p)]
@@ -98,7 +101,7 @@ def test_stage2_bias_groups_get_factor_and_their_weight_decay(tiny_vit_cfg):
             assert group["base_lr"] == pytest.approx(2e-3) and group["weight_decay"] == 0.5
         else:
             assert group["base_lr"] == pytest.approx(1e-3) and group["weight_decay"] == 1e-4
-    fine_tuning.set_lr(optimizer, 0, STAGE2)
+    finetune.set_lr(optimizer, 0, FINETUNE)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * optimizer.param_groups[0]["base_lr"])
 
 
@@ -128,7 +131,7 @@ def interrupt_after(monkeypatch, epochs_done):
 def run_stage1(cfg, images, tmp, fingerprint="fp"):
     model = build_reid_model(cfg, num_classes=4, object_noun="person", num_cameras=2)
     paths, labels, camids = images
-    result = prompt_learning.learn_prompts(model, paths, labels, camids, STAGE1,
+    result = prompt.train_prompts(model, paths, labels, camids, PROMPT,
                                            run_settings(tmp, fingerprint))
     return result
 
@@ -156,8 +159,8 @@ def test_stage1_ignores_a_checkpoint_of_another_configuration(tiny_vit_cfg, imag
         with pytest.raises(Interrupt):
             run_stage1(tiny_vit_cfg, images, tmp_path, fingerprint="old")
     calls = []
-    original = prompt_learning.train_step
-    monkeypatch.setattr(prompt_learning, "train_step",
+    original = prompt.train_step
+    monkeypatch.setattr(prompt, "train_step",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     run_stage1(tiny_vit_cfg, images, tmp_path, fingerprint="new")
     assert len(calls) == 3 * 2  # all 3 epochs (12 images / batch 8 = 2 steps each)
@@ -167,7 +170,7 @@ def run_stage2(cfg, images, tmp):
     model = build_reid_model(cfg, num_classes=4, object_noun="person", num_cameras=2)
     paths, labels, camids = images
     text_features = torch.randn(4, 32, generator=torch.Generator().manual_seed(1))
-    fine_tuning.fine_tune(model, text_features, paths, labels, camids, STAGE2,
+    finetune.train_finetune(model, text_features, paths, labels, camids, FINETUNE,
                           run_settings(tmp, "fp"))
     return model
 
@@ -200,6 +203,6 @@ def test_stage1_features_ignore_the_untrained_camera_embeddings(tiny_vit_cfg, im
     original = model.image_encoder.forward
     model.image_encoder.forward = lambda x, cam=None: seen.append(cam) or original(x, cam)
     paths, labels, camids = images
-    prompt_learning.learn_prompts(model, paths, labels, camids, {**STAGE1, "epochs": 1},
+    prompt.train_prompts(model, paths, labels, camids, dataclasses.replace(PROMPT, epochs=1),
                                   run_settings(tmp_path, "fp"))
     assert seen and all(cam is None for cam in seen)

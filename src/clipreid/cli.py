@@ -1,107 +1,74 @@
-"""`clipreid <stage>`: read params.yaml, call one library function, write the outputs.
+"""`clipreid <stage>`: check params.yaml, then run the stage's module (clipreid.stages).
 
-This is the only place that knows the pipeline's file layout (the paths dvc.yaml
-declares). Errors the project anticipates are printed as one line, without a traceback.
+Errors the project anticipates are printed as one line, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 
-from clipreid.errors import ClipReidError
+from clipreid.errors import ClipReidError, ConfigError
 
-MANIFEST = "data/prepared/manifest.csv"
-VALIDATED_MANIFEST = "data/validated/manifest.csv"  # what the training stages read
-VALIDATION_REPORT = "reports/validation.json"
-DATA_DOCS = "reports/data_docs"
-PROMPTS = "models/prompts.pt"
-REID_MODEL = "models/reid.pt"
-ONNX_MODEL = "models/reid.onnx"
-CHECKPOINTS = "checkpoints"
-LIVE = "dvclive"
-EVALUATION_METRICS = "metrics/evaluation.json"
-EVALUATION_PLOTS = "plots/evaluation"
-EXPORT_METRICS = "metrics/export.json"
+STAGE_HELP = {
+    "prepare": "data set -> manifest (generates the synthetic set if chosen)",
+    "validate": "Great Expectations checks of the identity and camera splits",
+    "prompt": "stage 1: learn identity prompts against the frozen CLIP",
+    "finetune": "stage 2: fine-tune the image encoder",
+    "evaluate": "mAP / CMC / mINP of the fine-tuned model on the test split",
+    "export": "export the image encoder to ONNX and check it in onnxruntime",
+}
 
 
-def _stage_params(args, stage):
-    from clipreid.params import load_params, stage_params
+def checked_params(path: str):
+    """params.yaml, checked as a whole, and reproduced by conf/ (outside DVC experiments),
+    before a stage changes anything."""
+    from clipreid.config.compose import require_no_drift
+    from clipreid.config.params import load_params, read_params_file
 
-    return stage_params(load_params(args.params), stage)
+    params = load_params(path)
+    require_no_drift(read_params_file(path), path)
+    return params
+
+
+def cmd_stage(args) -> int:
+    import importlib
+
+    params = checked_params(args.params)
+    result = importlib.import_module(f"clipreid.stages.{args.command}").run(params)
+    return 1 if args.command == "validate" and not result.ok else 0
 
 
 def cmd_synth(args) -> None:
-    from clipreid.data.synthetic import write_synthetic
-    from clipreid.params import load_params
+    from clipreid.config.params import load_params
+    from clipreid.dataset.synthetic import write_synthetic
 
-    spec = dict(load_params(args.params)["dataset"].get("synthetic") or {})
+    spec = load_params(args.params, check_paths=False).dataset.synthetic
+    if spec is None:
+        raise ConfigError(f"{args.params} has no dataset.synthetic block: compose it with "
+                          "dataset=synthetic")
     if args.seed is not None:
-        spec["seed"] = args.seed
-    summary = write_synthetic(args.out, **spec)
+        spec = dataclasses.replace(spec, seed=args.seed)
+    summary = write_synthetic(args.out, spec)
     print(f"wrote a synthetic data set to {args.out}: {summary}")
 
 
 def cmd_compose(args) -> None:
-    from clipreid.config import write_params
+    from clipreid.config.compose import KEPT_FILE, write_params
 
     write_params(args.params, "conf", args.overrides)
-    print(f"wrote {args.params} from conf/ with overrides {args.overrides}")
-
-
-def cmd_prepare(args) -> None:
-    from clipreid import stages
-
-    stages.prepare(_stage_params(args, "prepare"), MANIFEST)
-
-
-def cmd_validate(args) -> int:
-    from clipreid import stages
-
-    outcome = stages.validate(_stage_params(args, "validate"), MANIFEST, VALIDATION_REPORT,
-                              DATA_DOCS, VALIDATED_MANIFEST)
-    return 0 if outcome.ok else 1
-
-
-def cmd_prompt(args) -> None:
-    from clipreid import stages
-
-    stages.prompt(_stage_params(args, "prompt"), VALIDATED_MANIFEST, PROMPTS,
-                  f"{CHECKPOINTS}/prompt", f"{LIVE}/prompt")
-
-
-def cmd_finetune(args) -> None:
-    from clipreid import stages
-
-    stages.finetune(_stage_params(args, "finetune"), VALIDATED_MANIFEST, PROMPTS, REID_MODEL,
-                    f"{CHECKPOINTS}/finetune", f"{LIVE}/finetune")
-
-
-def cmd_evaluate(args) -> None:
-    from clipreid import stages
-
-    stages.evaluate(_stage_params(args, "evaluate"), VALIDATED_MANIFEST, REID_MODEL,
-                    EVALUATION_METRICS, EVALUATION_PLOTS)
-
-
-def cmd_export(args) -> None:
-    from clipreid import stages
-
-    stages.export(_stage_params(args, "export"), VALIDATED_MANIFEST, REID_MODEL, ONNX_MODEL,
-                  EXPORT_METRICS)
+    kept = f"; kept {args.overrides} in conf/{KEPT_FILE}" if args.overrides else ""
+    print(f"wrote {args.params} from conf/{kept}")
 
 
 COMMANDS = {
-    "compose": (cmd_compose, "recompose params.yaml from conf/ (as `dvc exp run` does)"),
+    "compose": (cmd_compose, "write params.yaml from conf/, keeping the given overrides in "
+                             "conf/kept/overrides.yaml"),
     "synth": (cmd_synth, "write the synthetic data set (Market-1501 layout) to --out"),
-    "prepare": (cmd_prepare, "data set -> manifest (generates the synthetic set if chosen)"),
-    "validate": (cmd_validate, "Great Expectations checks of the identity and camera splits"),
-    "prompt": (cmd_prompt, "stage 1: learn identity prompts against the frozen CLIP"),
-    "finetune": (cmd_finetune, "stage 2: fine-tune the image encoder"),
-    "evaluate": (cmd_evaluate, "mAP / CMC / mINP of the fine-tuned model on the test split"),
-    "export": (cmd_export, "export the image encoder to ONNX and check it in onnxruntime"),
+    **{stage: (cmd_stage, text) for stage, text in STAGE_HELP.items()},
 }
 
 
@@ -116,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="folder to write")
             p.add_argument("--seed", type=int, default=None, help="override dataset.synthetic.seed")
         if name == "compose":
-            p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=vit_b16")
+            p.add_argument("overrides", nargs="*",
+                           help="Hydra overrides to keep, e.g. model=vit_b16 finetune.epochs=60")
     return parser
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from clipreid.data.image_dataset import read_rgb
-from clipreid.data.transforms import test_transform
+from clipreid.loader.images import read_rgb
+from clipreid.loader.transforms import test_transform
+from clipreid.config.schema import ExportConfig, coerce
 from clipreid.errors import ClipReidError
 from clipreid.io import atomic_path, write_json
 
@@ -70,13 +71,15 @@ def onnx_features(onnx_path, images: torch.Tensor, camids: torch.Tensor | None):
 
 
 def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
-                cfg: Mapping, onnx_path, metrics_path) -> dict:
+                cfg: ExportConfig, onnx_path, metrics_path, report_path) -> dict:
     """Export ``model`` to ``onnx_path`` (dynamic batch axis), compare onnxruntime with
-    PyTorch on the first ``cfg['num_images']`` of ``paths``, write ``metrics_path``."""
+    PyTorch on the first ``cfg.num_images`` of ``paths``; write ``metrics_path`` (the
+    largest difference, the one metric) and ``report_path`` (sizes and settings)."""
+    cfg = coerce(ExportConfig, cfg, "export")
     if not paths:
         raise ClipReidError("export: no test images to check the exported model on")
     encoder = TestTimeEncoder(model.cpu().eval()).eval()
-    n = min(int(cfg["num_images"]), len(paths))
+    n = min(int(cfg.num_images), len(paths))
     images = load_images(paths[:n], input_size)
     cams = torch.as_tensor(list(camids[:n]), dtype=torch.long)
     batch = torch.export.Dim("batch")
@@ -88,21 +91,21 @@ def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
     with atomic_path(onnx_path) as tmp:
         torch.onnx.export(encoder, args, str(tmp), input_names=names,
                           output_names=["features"], dynamic_shapes=dynamic,
-                          opset_version=int(cfg["opset"]), dynamo=True,
+                          opset_version=int(cfg.opset), dynamo=True,
                           external_data=False, verbose=False)
         drop_machine_specific_metadata(tmp)
         with torch.no_grad():
             expected = encoder(images, cams if encoder.uses_cameras else None).numpy()
         got = onnx_features(tmp, images, cams if encoder.uses_cameras else None)
         diff = float(np.abs(expected - got).max())
-        result = {"max_abs_diff": diff, "tolerance": float(cfg["max_abs_diff"]),
-                  "num_images": n, "opset": int(cfg["opset"]),
-                  "feature_dim": int(expected.shape[1]),
+        report = {"tolerance": float(cfg.max_abs_diff), "num_images": n,
+                  "opset": int(cfg.opset), "feature_dim": int(expected.shape[1]),
                   "onnx_megabytes": round(Path(tmp).stat().st_size / 2**20, 3)}
         log.info("export parity on %d test images: max |onnx - torch| = %.3g", n, diff)
-        if not diff <= float(cfg["max_abs_diff"]):
+        if not diff <= float(cfg.max_abs_diff):
             raise ExportParityError(
                 f"{onnx_path}: onnxruntime and PyTorch differ by {diff:.3g} on {n} test "
-                f"images, above export.max_abs_diff={cfg['max_abs_diff']}; not exported")
-    write_json(metrics_path, result)
-    return result
+                f"images, above export.max_abs_diff={cfg.max_abs_diff}; not exported")
+    write_json(report_path, report)
+    write_json(metrics_path, {"max_abs_diff": diff})
+    return {"max_abs_diff": diff, **report}

@@ -7,9 +7,9 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from clipreid.data.image_dataset import ImageDataset
-from clipreid.data.transforms import test_transform
-from clipreid.train.runtime import autocast, progress
+from clipreid.loader.images import ImageDataset
+from clipreid.loader.transforms import test_transform
+from clipreid.runtime import autocast, progress
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clipreid.data.readers import read_csv_dataset, read_dataset
+from clipreid.dataset.readers import read_csv_dataset, read_dataset
 from clipreid.errors import DatasetError
 
 HEADER = "path,pid,camid,split\n"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from clipreid.data.manifest import COLUMNS
-from clipreid.data.readers import read_dataset, read_market1501, read_veri776
-from clipreid.data.readers.market import MARKET_FOLDERS
-from clipreid.data.readers.veri import VERI_FOLDERS
+from clipreid.dataset.manifest import COLUMNS
+from clipreid.dataset.readers import read_dataset, read_market1501, read_veri776
+from clipreid.dataset.readers.market import MARKET_FOLDERS
+from clipreid.dataset.readers.veri import VERI_FOLDERS
 from clipreid.errors import DatasetError
 
 

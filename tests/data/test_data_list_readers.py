@@ -4,14 +4,9 @@ published sizes (the readers read only the lists, so image folders stay empty)."
 import numpy as np
 import pytest
 
-from clipreid.data.readers import (
-    draw_trial,
-    draw_trials,
-    read_dataset,
-    read_msmt17,
-    read_vehicleid,
-    seeded_trials,
-)
+from clipreid.config.schema import DatasetConfig, TrialsConfig, from_dict
+from clipreid.dataset.readers import read_dataset, read_msmt17, read_vehicleid
+from clipreid.evaluation.protocols import draw_trial, draw_trials, test_partitions
 from clipreid.errors import ConfigError, DatasetError
 
 
@@ -189,10 +184,10 @@ def test_draw_trials_are_seeded_and_distinct():
     assert np.array_equal(trials[2][1], draw_trial(test, 9)[1])
     galleries = {tuple(g) for _, g in trials}
     assert len(galleries) == 10
-    # from the dataset config group (conf/dataset/vehicleid.yaml keys)
-    from_config = seeded_trials(test, {"name": "vehicleid", "num_trials": 10, "seed": 7})
+    # from the evaluation.trials config group
+    _, from_config = test_partitions(test.assign(split="test"), TrialsConfig(count=10, seed=7),
+                                     "test")
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(from_config, trials))
-    assert len(seeded_trials(test, {})) == 10
     # an identity with a single image always lands in the gallery
     single = make_test_df([1, 1, 1, 2])
     for query, gallery in draw_trials(single, num_trials=5, seed=0):

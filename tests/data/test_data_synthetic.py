@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipreid.data.readers import read_market1501
-from clipreid.data.synthetic import synthetic_summary, write_synthetic
+from clipreid.dataset.readers import read_market1501
+from clipreid.dataset.synthetic import synthetic_summary, write_synthetic
 from clipreid.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -102,9 +102,9 @@ def test_rewrite_replaces_the_folder(tmp_path):
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(num_cameras=12), "num_cameras=12 must be 2..9"),
+    (dict(num_cameras=12), "num_cameras=12 is not allowed: expected a value <= 9"),
     (dict(train_cameras_per_id=[1, 3]), r"train_cameras_per_id=\[1, 3\] must lie within 2"),
-    (dict(query_cameras_per_id=[2, 4]), "query_cameras_per_id must lie within 1..test_cam"),
+    (dict(query_cameras_per_id=[2, 4]), r"query_cameras_per_id=\[2, 4\] must lie within 1..test_cam"),
     (dict(gallery_images_per_id=[5, 3]), r"gallery_images_per_id=\[5, 3\]"),
     (dict(num_train_ids=9000, num_test_ids=1000), "<= 9999"),
 ])

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from clipreid.errors import ConfigError, DatasetError
-from clipreid.evaluation import evaluate_features, run_evaluation, settings_from_config
+from clipreid.config.schema import EvaluationConfig, from_dict
+from clipreid.evaluation import evaluate_features, run_evaluation
 
 METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
 
@@ -45,10 +46,13 @@ def test_plain_run_writes_metrics_and_plots(problem, tmp_path):
     feats, pids, camids, paths, (q, g) = problem
     cfg = {"max_rank": 20, "batch_size": 64, "plots": {"num_queries": 3, "top_k": 5}}
     metrics_path, plots = tmp_path / "out" / "metrics.json", tmp_path / "out" / "plots"
-    returned = run_evaluation(feats, pids, camids, paths, [(q, g)], cfg, metrics_path, plots)
+    report_path = tmp_path / "out" / "report.json"
+    returned = run_evaluation(feats, pids, camids, paths, [(q, g)], cfg, metrics_path,
+                              report_path, plots)
 
     written = json.loads(metrics_path.read_text())
     assert written == returned
+    assert list(written) == list(METRICS)  # headline numbers only, flat
     direct = evaluate_features(feats[q], feats[g], pids[q], pids[g], camids[q], camids[g],
                                max_rank=20)
     assert written["mAP"] == pytest.approx(direct["mAP"], abs=1e-12)
@@ -56,8 +60,9 @@ def test_plain_run_writes_metrics_and_plots(problem, tmp_path):
     for k in (1, 5, 10):
         assert written[f"rank{k}"] == pytest.approx(direct["cmc"][k - 1], abs=1e-12)
     assert all(0 <= written[k] <= 1 for k in METRICS)
-    assert written["num_partitions"] == 1 and written["num_queries"] == len(q)
-    assert "std" not in written and "reranked" not in written and "query_expansion" not in written
+    report = json.loads(report_path.read_text())
+    assert report["num_partitions"] == 1 and report["num_queries"] == len(q)
+    assert "std" not in report
 
     cmc = read_csv(plots / "cmc.csv")
     assert [int(r["rank"]) for r in cmc] == list(range(1, 21))
@@ -69,13 +74,13 @@ def test_plain_run_writes_metrics_and_plots(problem, tmp_path):
     for name in ("cmc.png", "distance_hist.png", "ranklist_best.png", "ranklist_worst.png"):
         with Image.open(plots / name) as im:
             assert im.format == "PNG"
-    assert not (plots / "cmc_reranked.csv").exists()
+    assert list(cmc[0]) == ["rank", "cmc"]  # no re-ranked or QE column when disabled
 
 
 def test_rank_list_frames_show_correct_and_wrong_matches(problem, tmp_path):
     feats, pids, camids, paths, (q, g) = problem
     run_evaluation(feats, pids, camids, paths, [(q, g)], {"plots": {"num_queries": 1}},
-                   tmp_path / "m.json", tmp_path / "plots")
+                   tmp_path / "m.json", tmp_path / "r.json", tmp_path / "plots")
     with Image.open(tmp_path / "plots" / "ranklist_best.png") as im:
         pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
     colours = {tuple(p) for p in pixels[::7]}
@@ -94,23 +99,24 @@ def test_variants_and_partitions_are_averaged(problem, tmp_path):
            "query_expansion": {"enabled": True, "top_k": 2},
            "plots": {"num_queries": 2, "top_k": 4, "histogram_bins": 20}}
     metrics = run_evaluation(feats, pids, camids, paths, parts, cfg, tmp_path / "m.json",
-                             tmp_path / "plots")
+                             tmp_path / "r.json", tmp_path / "plots")
+    report = json.loads((tmp_path / "r.json").read_text())
     per_part = [evaluate_features(feats[a], feats[b], pids[a], pids[b], camids[a], camids[b])
                 for a, b in parts]
-    assert metrics["num_partitions"] == 3
+    assert report["num_partitions"] == 3
     assert metrics["mAP"] == pytest.approx(np.mean([r["mAP"] for r in per_part]), abs=1e-12)
-    assert metrics["std"]["mAP"] == pytest.approx(np.std([r["mAP"] for r in per_part], ddof=1))
+    assert report["std"]["mAP"] == pytest.approx(np.std([r["mAP"] for r in per_part], ddof=1))
     assert metrics["rank1"] == pytest.approx(np.mean([r["cmc"][0] for r in per_part]))
-    for name in ("reranked", "query_expansion"):
-        assert set(metrics[name]) == set(METRICS) | {"std"}
-        assert all(0 <= metrics[name][k] <= 1 for k in METRICS)
-    for name in ("cmc.csv", "cmc_reranked.csv", "cmc_query_expansion.csv"):
-        assert len(read_csv(tmp_path / "plots" / name)) == 50
+    assert set(metrics) == {k + suffix for k in METRICS for suffix in ("", "_rerank", "_qe")}
+    assert all(0 <= v <= 1 for v in metrics.values())
+    assert set(report["std"]) == set(metrics)
+    cmc = read_csv(tmp_path / "plots" / "cmc.csv")
+    assert list(cmc[0]) == ["rank", "cmc", "cmc_rerank", "cmc_qe"] and len(cmc) == 50
     assert len(read_csv(tmp_path / "plots" / "distance_hist.csv")) == 20
 
 
 def test_settings_defaults_and_errors():
-    s = settings_from_config({"batch_size": 256})  # keys of other code are left alone
+    s = from_dict(EvaluationConfig, {"batch_size": 256})
     assert (s.distance, s.max_rank, s.block_size, s.remove_same_camera) == \
         ("euclidean", 50, None, True)
     assert (s.rerank.enabled, s.rerank.k1, s.rerank.k2, s.rerank.lambda_value) == \
@@ -119,20 +125,20 @@ def test_settings_defaults_and_errors():
         (False, 5, 3.0)
     assert (s.plots.num_queries, s.plots.top_k, s.plots.histogram_bins) == (4, 10, 100)
     for cfg, message in [({"distance": "l1"}, "evaluation.distance"),
-                         ({"max_rank": 5}, "at least 10"),
+                         ({"max_rank": 5}, ">= 10"),
                          ({"block_size": 0}, "evaluation.block_size"),
                          ({"remove_same_camera": "yes"}, "true or false"),
-                         ({"rerank": {"k_1": 3}}, r"unknown key\(s\) \['k_1'\]"),
+                         ({"rerank": {"k_1": 3}}, r"unknown key\(s\) \['evaluation.rerank.k_1'\]"),
                          ({"rerank": {"lambda_value": 2}}, "lambda_value"),
                          ({"query_expansion": {"alpha": -1}}, "alpha"),
                          ({"plots": {"top_k": 0}}, "evaluation.plots.top_k")]:
         with pytest.raises(ConfigError, match=message):
-            settings_from_config(cfg)
+            from_dict(EvaluationConfig, cfg, "evaluation")
 
 
 def test_bad_inputs_name_the_problem(problem, tmp_path):
     feats, pids, camids, paths, (q, g) = problem
-    out = (tmp_path / "m.json", tmp_path / "plots")
+    out = (tmp_path / "m.json", tmp_path / "r.json", tmp_path / "plots")
     nan_feats = feats.copy()
     nan_feats[7, 2] = np.inf
     cases = [
@@ -155,4 +161,4 @@ def test_missing_image_is_named(problem, tmp_path):
     paths = [p.replace("images", "nowhere") for p in paths]
     with pytest.raises(DatasetError, match="cannot read image .*nowhere"):
         run_evaluation(feats, pids, camids, paths, [(q, g)], {}, tmp_path / "m.json",
-                       tmp_path / "plots")
+                       tmp_path / "r.json", tmp_path / "plots")

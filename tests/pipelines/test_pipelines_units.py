@@ -134,6 +134,26 @@ def test_status_classification():
     assert classify_status({}, ["prepare"]).data_changed is False
 
 
+def test_a_data_stage_code_change_is_no_data_change():
+    """A reader's code changing is a code change; the data set's own source (the
+    synthetic set's generator, or a data folder) and its params are data changes."""
+    status = {"prepare": [{"changed deps": {
+        "src/clipreid/dataset/readers/market.py": "modified",
+        "src/clipreid/dataset/synthetic.py": "modified",
+        "params.yaml": {"dataset.num_cameras": "modified"}}}]}
+    result = classify_status(status, ["prepare"], ["src/clipreid/dataset/synthetic.py"])
+    assert result.code_changes == ["prepare: src/clipreid/dataset/readers/market.py modified"]
+    assert result.data_changes == ["prepare: src/clipreid/dataset/synthetic.py modified",
+                                   "prepare: params.yaml:dataset.num_cameras modified"]
+    real = classify_status({"prepare": [{"changed deps": {
+        "src/clipreid/dataset/manifest.py": "modified",
+        "/data/Market-1501": "modified"}}]}, ["prepare"], ["/data/Market-1501"])
+    assert real.code_changes == ["prepare: src/clipreid/dataset/manifest.py modified"]
+    assert real.data_changes == ["prepare: /data/Market-1501 modified"]
+    assert not classify_status({"prepare": [{"changed deps": {
+        "src/clipreid/io.py": "modified"}}]}, ["prepare"], []).data_changed
+
+
 # --- promotion rule ---------------------------------------------------------------------
 
 

@@ -190,19 +190,21 @@ def test_config_mistakes_are_named(tmp_path):
     dataset = build_market_dataset(tmp_path, "clean")
     report = tmp_path / "r.json"
     cases = [
-        ({"severity": {"camera_rnage": "warn"}}, "validation.severity.camera_rnage: unknown check"),
+        ({"severity": {"camera_rnage": "warn"}},
+         "unknown key(s) ['validation.severity.camera_rnage']"),
         (
             {"severity": {"camera_range": "fatal"}},
-            "validation.severity.camera_range must be one of",
+            "validation.severity.camera_range='fatal' is not allowed: expected one of 'error'",
         ),
-        ({"min_side": 16}, "unknown key(s) ['min_side']"),
-        ({"required_splits": ["train", "val"]}, "unknown split(s) ['val']"),
+        ({"min_side": 16}, "unknown key(s) ['validation.min_side']"),
+        ({"required_splits": ["train", "val"]},
+         "validation.required_splits[1]='val' is not allowed: expected one of 'train'"),
     ]
     for cfg, message in cases:
         with pytest.raises(ConfigError, match=re.escape(message)):
             run_validation(dataset.manifest_path, dataset.dataset_cfg, cfg, report)
-    with pytest.raises(ConfigError, match="dataset.num_cameras"):
-        run_validation(dataset.manifest_path, {"name": "x"}, {}, report)
+    with pytest.raises(ConfigError, match="dataset.num_cameras=0 is not allowed"):
+        run_validation(dataset.manifest_path, {"name": "x", "num_cameras": 0}, {}, report)
     with pytest.raises(DatasetError, match="run the `prepare` stage"):
         run_validation(tmp_path / "nope.csv", dataset.dataset_cfg, {}, report)
     assert not report.exists()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from validation_datasets import CASES, NUM_CAMERAS, build_market_dataset
 
-from clipreid.data.readers.market import read_market1501
+from clipreid.dataset.readers.market import read_market1501
 from clipreid.errors import DatasetError
 
 

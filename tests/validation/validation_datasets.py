@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from clipreid.data.manifest import make_manifest, save_manifest
+from clipreid.dataset.manifest import make_manifest, save_manifest
 
 NUM_CAMERAS = 3
 DATASET_CFG = {"name": "market1501", "num_cameras": NUM_CAMERAS, "format": "market1501"}
@@ -212,5 +212,5 @@ def build_vehicle_dataset(
         case,
         image_root,
         manifest_path,
-        {"name": "vehicleid", "num_cameras": 1, "format": "vehicleid"},
+        {"name": "vehicleid", "num_cameras": 1, "format": "vehicleid", "test_size": 800},
     )

@@ -11,8 +11,8 @@ from clipreid.evaluation.distance import DISTANCES, pairwise_distance
 from clipreid.evaluation.metrics import default_block_size, evaluate, evaluate_features
 from clipreid.evaluation.query_expansion import alpha_query_expansion
 from clipreid.evaluation.rerank import k_reciprocal_rerank
-from clipreid.evaluation.stage import EvaluationSettings, run_evaluation, settings_from_config
+from clipreid.evaluation.results import METRIC_KEYS, run_evaluation
 
-__all__ = ["DISTANCES", "EvaluationSettings", "alpha_query_expansion", "default_block_size",
+__all__ = ["DISTANCES", "METRIC_KEYS", "alpha_query_expansion", "default_block_size",
            "evaluate", "evaluate_features", "k_reciprocal_rerank", "pairwise_distance",
-           "run_evaluation", "settings_from_config"]
+           "run_evaluation"]

@@ -32,9 +32,12 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows) -> None:
             writer.writerows(rows)
 
 
-def write_cmc_table(path, cmc: np.ndarray) -> None:
-    """``rank,cmc`` for rank 1..len(cmc); cmc as a fraction in [0, 1]."""
-    write_csv(path, ["rank", "cmc"], ((k + 1, repr(float(v))) for k, v in enumerate(cmc)))
+def write_cmc_tables(path, curves: Mapping[str, np.ndarray]) -> None:
+    """``rank,<name>,...`` for rank 1..max_rank: one column per curve (fractions in [0, 1])."""
+    names = list(curves)
+    rows = zip(*[curves[n] for n in names])
+    write_csv(path, ["rank", *names],
+              ((k + 1, *(repr(float(v)) for v in row)) for k, row in enumerate(rows)))
 
 
 def write_histogram_table(path, hist: Mapping) -> None:

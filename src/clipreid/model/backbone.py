@@ -7,16 +7,14 @@ import contextlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipreid.errors import ConfigError, WeightsError
-
-# Names `clip.load` accepts whose architecture this project supports.
-SUPPORTED_CLIP_NAMES = ("ViT-B/16", "RN50")
+from clipreid.config.schema import ModelConfig, coerce
+from clipreid.errors import WeightsError
 
 
 def import_clip():
@@ -86,8 +84,6 @@ def adapt_resnet(visual: nn.Module, input_size: Sequence[int]) -> tuple[int, int
     if first.downsample is not None:
         first.downsample[0] = nn.Identity()  # the anti-aliasing AvgPool2d of the shortcut
     h, w = input_size
-    if h % 16 or w % 16:
-        raise ConfigError(f"model.input_size {list(input_size)}: RN needs multiples of 16")
     pos = visual.attnpool.positional_embedding
     old = round((pos.shape[0] - 1) ** 0.5)
     new = (h // 16, w // 16)
@@ -97,30 +93,15 @@ def adapt_resnet(visual: nn.Module, input_size: Sequence[int]) -> tuple[int, int
     return new
 
 
-def default_weights_path(clip_name: str) -> Path:
-    """Where `clip.load` caches the named checkpoint (~/.cache/clip/<file>)."""
-    url = import_clip().clip._MODELS[clip_name]
-    return Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
-
-
-def resolve_weights(model_cfg: Mapping) -> Path:
-    """The checkpoint file for a pretrained model: ``model.weights`` or clip's cache."""
-    name = model_cfg["clip_name"]
-    if name not in SUPPORTED_CLIP_NAMES:
-        raise ConfigError(f"model.clip_name '{name}' is not one of {SUPPORTED_CLIP_NAMES}")
-    if model_cfg.get("weights"):
-        path = Path(model_cfg["weights"])
-        if not path.is_file():
-            raise WeightsError(f"model.weights: {path} not found; point it at the {name} file")
-        return path
-    path = default_weights_path(name)
+def resolve_weights(model_cfg: ModelConfig) -> Path:
+    """The OpenAI checkpoint file of ``model.weights``, which must exist."""
+    path = Path(model_cfg.weights)
     if not path.is_file():
-        url = import_clip().clip._MODELS[name]
+        url = import_clip().clip._MODELS[model_cfg.clip_name]
         raise WeightsError(
-            f"OpenAI CLIP weights for {name} not found: expected {path} (clip's download "
-            f"cache) or a file given as model.weights. This machine does not download them: "
-            f"fetch {url} elsewhere and pass -S model.weights=/path/{os.path.basename(url)}"
-        )
+            f"model.weights: {path} not found. OpenAI's {model_cfg.clip_name} weights are not "
+            f"downloaded here: fetch {url} and pass -S model.weights=/path/"
+            f"{os.path.basename(url)} (clip.load caches it in ~/.cache/clip/)")
     return path
 
 
@@ -149,30 +130,31 @@ def read_clip_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
-def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
+def build_clip(model_cfg: ModelConfig, load_weights: bool = True) -> nn.Module:
     """A float32 CLIP of the ``model.architecture`` sizes.
 
     With ``model.clip_name`` set and ``load_weights``, OpenAI's weights of that name are
     loaded into it (strictly: the architecture must match); otherwise it is randomly
     initialised, seeded by ``model.init_seed`` (the embedded default, and the skeleton that
     trained weights are loaded into)."""
+    model_cfg = coerce(ModelConfig, model_cfg, "model")
     clip = import_clip()
-    pretrained = bool(model_cfg.get("clip_name")) and load_weights
+    pretrained = bool(model_cfg.clip_name) and load_weights
     path = resolve_weights(model_cfg) if pretrained else None  # fail before building
-    spec = dict(model_cfg["architecture"])
-    layers = spec["vision_layers"]
-    with seeded(int(model_cfg.get("init_seed", 0))):
+    spec = model_cfg.architecture
+    layers = spec.vision_layers
+    with seeded(model_cfg.init_seed):
         model = clip.model.CLIP(
-            embed_dim=spec["embed_dim"],
-            image_resolution=spec["image_resolution"],
+            embed_dim=spec.embed_dim,
+            image_resolution=spec.image_resolution,
             vision_layers=tuple(layers) if isinstance(layers, (list, tuple)) else int(layers),
-            vision_width=spec["vision_width"],
-            vision_patch_size=spec.get("vision_patch_size"),
-            context_length=spec.get("context_length", 77),
-            vocab_size=spec.get("vocab_size", 49408),
-            transformer_width=spec["transformer_width"],
-            transformer_heads=spec["transformer_heads"],
-            transformer_layers=spec["transformer_layers"],
+            vision_width=spec.vision_width,
+            vision_patch_size=spec.vision_patch_size,
+            context_length=spec.context_length,
+            vocab_size=spec.vocab_size,
+            transformer_width=spec.transformer_width,
+            transformer_heads=spec.transformer_heads,
+            transformer_layers=spec.transformer_layers,
         ).float()
     if pretrained:
         state = read_clip_state_dict(path)
@@ -182,7 +164,7 @@ def build_clip(model_cfg: Mapping, load_weights: bool = True) -> nn.Module:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise WeightsError(
-                f"{path} does not match model.architecture of {model_cfg['clip_name']}: {exc}"
+                f"{path} does not match model.architecture of {model_cfg.clip_name}: {exc}"
             ) from exc
     model.eval()
     return model

@@ -6,12 +6,11 @@ is used: the concatenation of the ``main`` and ``proj`` features before the BN n
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipreid.config.schema import ModelConfig, coerce
 from clipreid.errors import ConfigError
 from clipreid.model.backbone import adapt_resnet, adapt_vit, build_clip, seeded
 from clipreid.model.image_encoder import ImageFeatures, ResNetImageEncoder, ViTImageEncoder
@@ -112,26 +111,26 @@ class ClipReID(nn.Module):
         return self.test_features(images, camids)
 
 
-def build_reid_model(model_cfg: Mapping, num_classes: int, object_noun: str,
+def build_reid_model(model_cfg: ModelConfig, num_classes: int, object_noun: str,
                      num_cameras: int, load_weights: bool = True) -> ClipReID:
     """CLIP from ``model_cfg`` adapted to the configured input, wrapped as ClipReID.
     ``load_weights=False`` skips OpenAI's weights (when trained weights follow)."""
+    model_cfg = coerce(ModelConfig, model_cfg, "model")
     clip_model = build_clip(model_cfg, load_weights=load_weights)
-    input_size = list(model_cfg["input_size"])
-    arch = model_cfg["arch"]
+    input_size = list(model_cfg.input_size)
+    arch = model_cfg.arch
     if arch == "vit":
-        adapt_vit(clip_model.visual, input_size, int(model_cfg.get("stride", 16)))
+        adapt_vit(clip_model.visual, input_size, model_cfg.stride)
     elif arch == "resnet":
         adapt_resnet(clip_model.visual, input_size)
-    sie = model_cfg.get("sie") or {}
-    use_sie = bool(sie.get("enabled", False))
-    with seeded(int(model_cfg.get("init_seed", 0)) + 1):  # head, SIE and prompt vectors
+    use_sie = model_cfg.sie.enabled
+    with seeded(model_cfg.init_seed + 1):  # head, SIE and prompt vectors
         model = ClipReID(
             clip_model,
             arch,
             num_classes=num_classes,
             object_noun=object_noun,
             num_cameras=num_cameras if use_sie else 0,
-            sie_coefficient=float(sie.get("coefficient", 1.0)) if use_sie else 0.0,
+            sie_coefficient=float(model_cfg.sie.coefficient) if use_sie else 0.0,
         )
     return model

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipreid.data.manifest import COLUMNS, SPLITS
+from clipreid.dataset.manifest import COLUMNS, SPLITS
 from clipreid.errors import DatasetError
 from clipreid.validation.images import FIELDS
 

@@ -137,6 +137,7 @@ class ValidationOutcome:
     summary_data: dict[str, Any] = field(default_factory=dict)
     report_path: str | None = None
     docs_index: str | None = None
+    digests: dict[str, str] = field(default_factory=dict, repr=False)  # path -> SHA-256
 
     @property
     def errors(self) -> list[ExpectationOutcome]:

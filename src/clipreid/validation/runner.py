@@ -11,9 +11,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
+from clipreid.config.schema import DatasetConfig, ValidationConfig, coerce
 from clipreid.io import write_json
 from clipreid.validation import frames as fr
 from clipreid.validation.checks import CHECKS, ERROR
@@ -85,18 +85,22 @@ def _outcomes(results: list[dict], skipped: dict[str, str], settings) -> list[Ex
 
 def run_validation(
     manifest_path: str | os.PathLike,
-    dataset_cfg: Mapping,
-    validation_cfg: Mapping | None,
+    dataset: DatasetConfig,
+    validation: ValidationConfig,
     report_path: str | os.PathLike,
     docs_dir: str | os.PathLike | None = None,
+    image_root: str | os.PathLike | None = None,
 ) -> ValidationOutcome:
     """Validate the manifest and its images; write the report (and the Data Docs site).
 
     Returns a :class:`ValidationOutcome`; ``outcome.ok`` is False when an ``error``
     check failed (the CLI then exits non-zero and prints ``outcome.summary()``).
-    ``docs_dir=None`` skips the Data Docs. Raises ``DatasetError`` when the manifest
+    ``docs_dir=None`` skips the Data Docs. Image paths are read under ``image_root``
+    (default: ``dataset.root``); ``outcome.digests`` maps each manifest path to the SHA-256
+    of its file. Raises ``DatasetError`` when the manifest
     is missing or unreadable and ``ConfigError`` on bad params."""
-    settings = load_settings(dataset_cfg, validation_cfg)
+    dataset = coerce(DatasetConfig, dataset, "dataset")
+    settings = load_settings(dataset, validation)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     raw = fr.load_raw_manifest(manifest_path)
@@ -105,7 +109,9 @@ def run_validation(
     if "path" in raw.columns:
         t0 = time.perf_counter()
         paths = raw["path"].dropna().drop_duplicates().tolist()
-        info = fr.inspections_frame(inspect_images(paths, settings.workers))
+        root = Path(dataset.root if image_root is None else image_root)
+        inspected = inspect_images([str(root / str(p)) for p in paths], settings.workers)
+        info = fr.inspections_frame([(p, *rest) for p, (_, *rest) in zip(paths, inspected)])
         timings["images"] = time.perf_counter() - t0
         image_stats = _image_stats(info, timings["images"])
 
@@ -139,6 +145,7 @@ def run_validation(
         },
         report_path=str(report_path),
         docs_index=docs_index,
+        digests={} if info is None else dict(zip(info["path"], info["sha256"])),
     )
     write_json(report_path, outcome.to_dict())
     return outcome

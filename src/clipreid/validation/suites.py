@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from clipreid.data.manifest import COLUMNS, SPLITS
+from clipreid.dataset.manifest import COLUMNS, SPLITS
 from clipreid.validation import frames as fr
 from clipreid.validation._gx import gxe
 from clipreid.validation.checks import CHECKS_BY_NAME

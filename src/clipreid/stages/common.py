@@ -1,0 +1,42 @@
+"""What the two training stages (prompt, finetune) share: their rows, their model, and
+how they run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clipreid.config.params import stage_params
+from clipreid.config.schema import Params
+from clipreid.dataset.manifest import require_splits
+from clipreid.model import ClipReID, build_reid_model
+from clipreid.runtime import resolve_device
+from clipreid.training.checkpoint import fingerprint
+from clipreid.training.run import RunSettings
+
+
+def train_rows(manifest: pd.DataFrame, source: str) -> pd.DataFrame:
+    require_splits(manifest, ["train"], source=source)
+    return manifest[manifest["split"] == "train"].reset_index(drop=True)
+
+
+def num_classes_of(manifest: pd.DataFrame) -> int:
+    return int(manifest.loc[manifest["split"] == "train", "label"].max()) + 1
+
+
+def new_model(params: Params, num_classes: int) -> ClipReID:
+    """The model to train: CLIP of ``model`` (OpenAI's weights, or random) with a fresh head."""
+    return build_reid_model(params.model, num_classes, params.dataset.object,
+                            params.dataset.num_cameras)
+
+
+def run_settings(params: Params, stage: str, checkpoint_dir: str | Path,
+                 live_dir: str | Path, inputs) -> RunSettings:
+    """How a training stage runs: its checkpoint is tied to the params it declares and to
+    its input files."""
+    return RunSettings(input_size=params.model.input_size,
+                       device=resolve_device(params.device), seed=params.seed,
+                       checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
+                       fingerprint=fingerprint(stage_params(params, stage), inputs),
+                       num_workers=params.num_workers)

@@ -1,0 +1,40 @@
+"""`evaluate`: test features of the fine-tuned model; Market-protocol metrics and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from clipreid.config.schema import Params
+from clipreid.dataset.manifest import image_paths, load_manifest
+from clipreid.evaluation import run_evaluation
+from clipreid.evaluation.protocols import test_partitions
+from clipreid.features import test_features
+from clipreid.model.saved import load_reid_model
+from clipreid.runtime import resolve_device
+from clipreid.stages import layout
+
+log = logging.getLogger(__name__)
+
+
+def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layout.REID_MODEL,
+        metrics_path=layout.EVALUATION_METRICS, report_path=layout.EVALUATION_REPORT,
+        plots_dir=layout.EVALUATION_PLOTS) -> dict:
+    settings = params.evaluation
+    manifest = load_manifest(manifest_path)
+    test, partitions = test_partitions(manifest, settings.trials, str(manifest_path))
+    model = load_reid_model(model_path, params.model, params.dataset.object,
+                            params.dataset.num_cameras)
+    device = resolve_device(params.device)
+    paths = image_paths(test, params.dataset.root)
+    feats = test_features(model.to(device), paths, test["camid"].tolist(),
+                          params.model.input_size, settings.batch_size, device,
+                          params.num_workers)
+    # Data sets without camera labels (VehicleID: camid 0 throughout) keep same-camera
+    # matches, or no match would be left.
+    settings = dataclasses.replace(settings, remove_same_camera=bool(
+        settings.remove_same_camera and params.dataset.num_cameras > 1))
+    metrics = run_evaluation(feats, test["pid"].to_numpy(), test["camid"].to_numpy(), paths,
+                             partitions, settings, metrics_path, report_path, plots_dir)
+    log.info("evaluation: %s", metrics)
+    return metrics

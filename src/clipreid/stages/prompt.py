@@ -1,0 +1,30 @@
+"""`prompt` (stage 1): learn the identity prompts against the frozen CLIP; write them with
+every identity's text feature."""
+
+from __future__ import annotations
+
+from clipreid.config.schema import Params
+from clipreid.dataset.manifest import image_paths, load_manifest
+from clipreid.io import save_torch
+from clipreid.runtime import seed_everything
+from clipreid.stages import layout
+from clipreid.stages.common import new_model, num_classes_of, run_settings, train_rows
+from clipreid.training.prompt import train_prompts
+
+
+def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, prompts_path=layout.PROMPTS,
+        checkpoint_dir=layout.checkpoints("prompt"), live_dir=layout.live("prompt")) -> None:
+    seed_everything(params.seed)
+    manifest = load_manifest(manifest_path)
+    train = train_rows(manifest, str(manifest_path))
+    num_classes = num_classes_of(manifest)
+    model = new_model(params, num_classes)
+    run = run_settings(params, "prompt", checkpoint_dir, live_dir, [manifest_path])
+    result = train_prompts(model, image_paths(train, params.dataset.root),
+                           train["label"].tolist(), train["camid"].tolist(), params.prompt, run)
+    save_torch(prompts_path, {
+        "prompt_learner": result.prompt_state,
+        "text_features": result.text_features,
+        "num_classes": num_classes,
+    })
+

@@ -1,0 +1,144 @@
+"""Stage 2: fine-tune the image encoder against the frozen text features (method.md).
+
+Loss = w_id * (CE_ls(classifier) + CE_ls(classifier_proj))
+     + w_tri * (triplet(last) + triplet(main) + triplet(proj))
+     + w_i2t * CE_ls(proj @ text_features^T),
+on P x K batches with the training augmentation; the text side stays frozen."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from clipreid.loader.images import ImageDataset
+from clipreid.loader.sampler import PKBatchSampler
+from clipreid.loader.transforms import train_transform
+from clipreid.config.schema import FinetuneConfig, coerce
+from clipreid.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
+from clipreid.model import ClipReID
+from clipreid.training import checkpoint
+from clipreid.training.live import EpochLog
+from clipreid.runtime import autocast, grad_scaler, progress
+from clipreid.training.run import RunSettings
+from clipreid.training.schedules import warmup_multistep_factor
+
+log = logging.getLogger(__name__)
+
+
+def freeze_for_finetune(model: ClipReID) -> list[tuple[str, torch.nn.Parameter]]:
+    """Text side frozen; image side trainable (the BN necks' biases stay frozen at 0).
+    Returns the trainable named parameters."""
+    for _, p in model.text_side_parameters():
+        p.requires_grad_(False)
+    trainable = []
+    for name, p in model.image_side_parameters():
+        frozen_bias = name in ("bottleneck.bias", "bottleneck_proj.bias")
+        p.requires_grad_(not frozen_bias)
+        if not frozen_bias:
+            trainable.append((name, p))
+    return trainable
+
+
+def make_optimizer(named_params, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+    """Adam; biases get ``bias_lr_factor`` x lr and ``weight_decay_bias``."""
+    groups = []
+    for name, p in named_params:
+        is_bias = "bias" in name
+        groups.append({
+            "params": [p],
+            "base_lr": cfg.lr * (cfg.bias_lr_factor if is_bias else 1.0),
+            "weight_decay": cfg.weight_decay_bias if is_bias else cfg.weight_decay,
+        })
+    for group in groups:
+        group["lr"] = group["base_lr"]
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
+def finetune_loss(model: ClipReID, images, targets, camids, text_features, cfg: FinetuneConfig):
+    """The weighted stage-2 loss of one batch and its parts (for logging)."""
+    feats = model.image_features(images, camids)
+    logits, logits_proj = model.classify(feats)
+    eps = cfg.label_smoothing
+    id_loss = cross_entropy_label_smooth(logits, targets, eps) + cross_entropy_label_smooth(
+        logits_proj, targets, eps)
+    tri_loss = sum(batch_hard_triplet_loss(f, targets, cfg.triplet_margin)
+                   for f in (feats.last, feats.main, feats.proj))
+    i2t_logits = feats.proj.float() @ text_features.t()
+    i2t_loss = cross_entropy_label_smooth(i2t_logits, targets, eps)
+    loss = (cfg.id_loss_weight * id_loss + cfg.triplet_loss_weight * tri_loss
+            + cfg.i2t_loss_weight * i2t_loss)
+    accuracy = (logits.argmax(1) == targets).float().mean()
+    return loss, {"id_loss": id_loss, "triplet_loss": tri_loss, "i2t_loss": i2t_loss,
+                  "accuracy": accuracy}
+
+
+def train_step(model, optimizer, scaler, images, targets, camids, text_features, cfg,
+               device) -> dict[str, float]:
+    """One stage-2 update; returns the loss and its parts."""
+    with autocast(device, cfg.amp):
+        loss, parts = finetune_loss(model, images, targets, camids, text_features, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}
+
+
+def set_lr(optimizer, epoch: int, cfg: FinetuneConfig) -> float:
+    factor = warmup_multistep_factor(epoch, cfg.milestones, cfg.gamma,
+                                     cfg.warmup_epochs, cfg.warmup_factor)
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
+    return cfg.lr * factor
+
+
+def train_finetune(model: ClipReID, text_features: torch.Tensor, paths: Sequence[str],
+                   labels: Sequence[int], camids: Sequence[int], cfg: FinetuneConfig,
+                   run: RunSettings) -> list:
+    """Run stage 2 on ``model`` in place, checkpointing every epoch and resuming from
+    ``run.checkpoint_dir``; returns the per-epoch history."""
+    cfg = coerce(FinetuneConfig, cfg, "finetune")
+    device = run.device
+    model.to(device)
+    named = freeze_for_finetune(model)
+    optimizer = make_optimizer(named, cfg)
+    scaler = grad_scaler(device, cfg.amp)
+    start_epoch, history = checkpoint.resume(
+        run, optimizer, scaler, lambda state: model.load_state_dict(state["model"]), "finetune")
+    epoch_log = EpochLog(run.live_dir, history)
+
+    aug = cfg.augmentation
+    dataset = ImageDataset(paths, labels, camids, train_transform(
+        run.input_size, aug.flip_p, aug.padding, aug.erasing_p))
+    sampler = PKBatchSampler(labels, cfg.num_identities, cfg.num_instances, seed=run.seed)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=run.num_workers,
+                        pin_memory=device.type == "cuda",
+                        persistent_workers=False)  # re-seeded each epoch
+    text_features = text_features.to(device).float()
+    use_cams = model.camera_embedding is not None
+
+    epochs = int(cfg.epochs)
+    for epoch in progress(range(start_epoch, epochs + 1), desc="finetune", unit="epoch",
+                          initial=start_epoch - 1, total=epochs):
+        torch.manual_seed(run.seed * 100003 + epoch)  # augmentation draws, resumable per epoch
+        sampler.set_epoch(epoch)
+        lr = set_lr(optimizer, epoch, cfg)
+        model.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        for images, targets, cams, _ in loader:
+            parts = train_step(model, optimizer, scaler, images.to(device, non_blocking=True),
+                               targets.to(device), cams.to(device) if use_cams else None,
+                               text_features, cfg, device)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+        epoch_log.log({**{k: v / max(steps, 1) for k, v in sums.items()}, "lr": lr})
+        checkpoint.save_epoch(run, epoch, optimizer, scaler, epoch_log.history, model={
+            k: v.detach().cpu() for k, v in model.state_dict().items()})
+    epoch_log.close()
+    model.eval()
+    return epoch_log.history

@@ -1,0 +1,21 @@
+"""How a training stage runs: where, with which seed, and where it keeps its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a training stage runs and keeps its state: shared by stage 1 and stage 2."""
+
+    input_size: Sequence[int]
+    device: torch.device
+    seed: int
+    checkpoint_dir: str   # per-epoch checkpoint for resuming (checkpoint.py)
+    fingerprint: str      # params + inputs digest: a checkpoint of another run is ignored
+    live_dir: str         # dvclive curves
+    num_workers: int = 0
