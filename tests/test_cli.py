@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -84,22 +85,28 @@ def test_unknown_config_group_option(tmp_path, capsys):
 
 
 def test_missing_weights_name_the_file(tmp_path, monkeypatch, capsys):
-    """The published model without OpenAI's weights: the stage names the file it expects."""
+    """The published model without OpenAI's weights: composing it, and any stage, stops
+    naming the file it expects."""
+    from clipreid.config.compose import compose
+    from clipreid.errors import ConfigError
+
     root = tmp_path / "market"
     market_tree(root)
-    assert run_prepare(tmp_path, monkeypatch, root) == 0
-    (tmp_path / "data/validated").mkdir(parents=True)
-    shutil.copy(tmp_path / "data/prepared/manifest.csv", tmp_path / "data/validated")
+    cache = tmp_path / "home" / ".cache" / "clip"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    from clipreid.config.compose import compose
-
-    params = compose(ROOT / "conf", ["model=vit_b16", "dataset=market1501",
-                                     f"dataset.root={root}", "device=cpu", "num_workers=0"])
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    overrides = ["model=vit_b16", "dataset=market1501", f"dataset.root={root}", "device=cpu",
+                 "num_workers=0"]
+    with pytest.raises(ConfigError, match=f"model.weights='{cache / 'ViT-B-16.pt'}': no such"):
+        compose(ROOT / "conf", overrides)
+    cache.mkdir(parents=True)
+    (cache / "ViT-B-16.pt").write_bytes(b"for the composition")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(compose(ROOT / "conf", overrides)))
+    (cache / "ViT-B-16.pt").unlink()
+    monkeypatch.chdir(tmp_path)
     assert main(["prompt"]) == 2
     err = capsys.readouterr().err
-    assert str(tmp_path / "home/.cache/clip/ViT-B-16.pt") in err and "model.weights" in err
-    assert not (tmp_path / "models").exists()
+    assert str(cache / "ViT-B-16.pt") in err and "model.weights" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "market", "params.yaml"]
 
 
 def test_synth_writes_a_market_layout_on_demand(tmp_path, monkeypatch, capsys):

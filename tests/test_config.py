@@ -11,6 +11,17 @@ from clipreid.config.params import STAGE_PARAMS, stage_params
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def clip_cache(tmp_path, monkeypatch):
+    """A home whose clip cache holds (stand-ins of) OpenAI's files: the default
+    model.weights of vit_b16 and rn50 must exist."""
+    cache = tmp_path / "home" / ".cache" / "clip"
+    cache.mkdir(parents=True)
+    for name in ("ViT-B-16.pt", "RN50.pt"):
+        (cache / name).write_bytes(b"stand-in")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 def compose(*overrides):
     return yaml.safe_load(compose_text(ROOT / "conf", overrides))
 
@@ -30,7 +41,10 @@ def test_embedded_default_is_synthetic_data_and_a_tiny_random_clip():
 
 @pytest.mark.parametrize("model", ["vit_b16", "rn50"])
 def test_published_configuration_has_method_md_values(model, tmp_path):
-    params = compose(f"model={model}", "dataset=market1501", f"dataset.root={tmp_path}")
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"OpenAI's file")
+    params = compose(f"model={model}", "dataset=market1501", f"dataset.root={tmp_path}",
+                     f"model.weights={weights}")
     assert params["dataset"]["root"] == str(tmp_path)
     assert params["dataset"]["source"] == str(tmp_path)
     assert params["model"]["input_size"] == [256, 128]

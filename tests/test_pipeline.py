@@ -122,3 +122,17 @@ def test_replacing_the_weights_file_marks_the_training_stages_stale(micro_projec
     stale = json.loads(run(["dvc", "status", "--json"], root).stdout)
     assert set(stale) == {"prompt", "finetune"}
     assert "weights.pt" in json.dumps(stale["prompt"])
+
+
+def test_a_checkpoint_resumes_only_the_same_code(micro_project, tmp_path):
+    """A training stage's checkpoint fingerprint covers the code dvc.yaml lists for it: an
+    unchanged rerun resumes from the last epoch, a changed loss trains anew."""
+    root = copy_project(micro_project[0], tmp_path / "project")
+    same = run(["clipreid", "finetune"], root)
+    assert "finetune: resuming after epoch 2" in same.stderr, same.stderr
+    losses = root / "src" / "clipreid" / "losses.py"
+    losses.write_text(losses.read_text() + "\nLOSS_VERSION = 2  # a changed loss\n")
+    changed = run(["dvc", "repro"], root)
+    for stage in ("prompt", "finetune"):
+        assert f"Running stage '{stage}'" in changed.stdout
+    assert "resuming after epoch" not in changed.stderr + changed.stdout

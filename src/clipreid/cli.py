@@ -59,9 +59,11 @@ def cmd_synth(args) -> None:
 def cmd_compose(args) -> None:
     from clipreid.config.compose import KEPT_FILE, write_params
 
-    write_params(args.params, "conf", args.overrides)
+    dropped = write_params(args.params, "conf", args.overrides)
     kept = f"; kept {args.overrides} in conf/{KEPT_FILE}" if args.overrides else ""
     print(f"wrote {args.params} from conf/{kept}")
+    if dropped:
+        print(f"no longer kept (they belonged to the group option you replaced): {dropped}")
 
 
 COMMANDS = {

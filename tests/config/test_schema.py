@@ -32,8 +32,14 @@ BAD_OVERRIDES = [
     ("prompt.lr=-1e-3", r"prompt.lr=-0.001 .*> 0"),
     ("device=gpu", r"device='gpu' is not allowed: expected one of 'auto', 'cpu', 'cuda'"),
     ("model.arch=vgg", r"model.arch='vgg' is not allowed: expected one of 'vit', 'resnet'"),
-    ("+finetune.epochz=3", r"unknown key\(s\) \['finetune.epochz'\]; finetune allows"),
-    ("+extra=1", r"unknown key\(s\) \['extra'\]"),
+    ("+finetune.epochz=3", r"unknown key 'finetune.epochz'; finetune allows"),
+    ("+extra=1", r"unknown key 'extra'; params.yaml allows"),
+    ("finetune.epoch=3", r"unknown key 'finetune.epoch'; finetune allows \['epochs'"),
+    ("~finetune.epochs", r"~finetune.epochs: deleting a key is not allowed"),
+    ("finetune.epochs=null", r"finetune.epochs=null is not allowed: expected an integer"),
+    ("seed=4294967296", r"seed=4294967296 is not allowed: expected a value <= 4294967295"),
+    ("model=vit_b16 model.weights=/nowhere/ViT-B-16.pt",
+     r"model.weights='/nowhere/ViT-B-16.pt': no such file"),
     ("finetune.amp=maybe", r"finetune.amp='maybe' is not allowed: expected true or false"),
     ("finetune.augmentation.flip_p=1.5", r"flip_p=1.5 .*<= 1"),
     ("model.input_size=[128]", r"model.input_size=\[128\] must be \[height, width\]"),
@@ -69,12 +75,13 @@ def test_clipreid_compose_refuses_and_writes_nothing(tmp_path, monkeypatch, caps
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     params = tmp_path / "params.yaml"
     params.write_text("untouched\n")
+    kept = (tmp_path / "conf" / "kept" / "overrides.yaml").read_text()
     monkeypatch.chdir(tmp_path)
     assert main(["--params", str(params), "compose", "finetune.epochs=abc"]) == 2
     err = capsys.readouterr().err
     assert "finetune.epochs='abc' is not allowed: expected an integer" in err
     assert params.read_text() == "untouched\n"
-    assert not (tmp_path / "conf" / "kept" / "overrides.yaml").exists()
+    assert (tmp_path / "conf" / "kept" / "overrides.yaml").read_text() == kept
 
 
 @pytest.mark.parametrize("stage", ["prepare", "validate", "prompt", "finetune", "evaluate",
@@ -103,6 +110,7 @@ def test_severity_keys_are_the_check_catalogue():
 
 def test_published_models_need_their_weights_tracked(tmp_path):
     weights = tmp_path / "ViT-B-16.pt"
+    weights.write_bytes(b"weights")
     params = compose(ROOT / "conf", ["model=vit_b16", f"model.weights={weights}"])
     assert params["model"]["source"] == str(weights)  # DVC tracks the file through it
     assert params["model"]["clip_name"] in CLIP_NAMES
@@ -154,6 +162,25 @@ def test_a_params_file_conf_does_not_reproduce_is_named(tmp_path, monkeypatch, c
 
 def test_kept_overrides_refuse_bad_values(tmp_path):
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    kept = (tmp_path / "conf" / "kept" / "overrides.yaml").read_text()
     with pytest.raises(ConfigError, match="finetune.epochs=0"):
         keep_overrides(tmp_path / "conf", ["finetune.epochs=0"])
-    assert not (tmp_path / "conf" / "kept" / "overrides.yaml").exists()
+    assert (tmp_path / "conf" / "kept" / "overrides.yaml").read_text() == kept
+
+
+def test_kept_group_choices_apply_before_values(tmp_path, monkeypatch, capsys):
+    """As in Hydra: a value given with a group switch is kept whatever the order; values
+    kept for a group's old option are dropped when it changes, and the command says so."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    monkeypatch.chdir(tmp_path)
+    assert main(["compose", "finetune.epochs=3", "finetune=published"]) == 0
+    assert compose(tmp_path / "conf")["finetune"]["epochs"] == 3
+    assert compose(tmp_path / "conf")["finetune"]["lr"] == 5e-6  # the published recipe
+    capsys.readouterr()
+    assert main(["compose", "finetune=embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "no longer kept" in out and "finetune.epochs=3" in out
+    assert compose(tmp_path / "conf")["finetune"]["epochs"] == 40
+    assert main(["compose", "finetune.epochs=5"]) == 0
+    assert main(["compose", "finetune=embedded"]) == 0  # the same option: nothing dropped
+    assert compose(tmp_path / "conf")["finetune"]["epochs"] == 5

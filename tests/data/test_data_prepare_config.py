@@ -115,3 +115,25 @@ def test_the_same_data_set_in_another_folder_gives_the_same_manifest(tmp_path):
         save_manifest(df, tmp_path / f"{len(written)}.csv")
         written.append((tmp_path / f"{len(written)}.csv").read_bytes())
     assert written[0] == written[1]
+
+
+def test_prepare_drops_only_a_synthetic_set_it_generated(tmp_path):
+    """Outputs persist between runs; after a switch to a real data set, `prepare` removes
+    the synthetic set an earlier run wrote into its output folder, and nothing else."""
+    from clipreid.dataset.synthetic import MARKER
+    from clipreid.stages.prepare import drop_stale_synthetic_set
+
+    generated = tmp_path / "prepared" / "synthetic"
+    generated.mkdir(parents=True)
+    (generated / MARKER).write_text("{}")
+    drop_stale_synthetic_set(generated, tmp_path / "Market")
+    assert not generated.exists()
+    users = tmp_path / "prepared" / "mine"
+    users.mkdir()
+    (users / "photo.jpg").write_bytes(b"keep")
+    drop_stale_synthetic_set(users, tmp_path / "Market")
+    assert (users / "photo.jpg").read_bytes() == b"keep"
+    generated.mkdir()
+    (generated / MARKER).write_text("{}")
+    drop_stale_synthetic_set(generated, generated)  # the data set in use stays
+    assert (generated / MARKER).is_file()

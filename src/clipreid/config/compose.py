@@ -65,6 +65,50 @@ def _unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
+def _known_key(dotted: str) -> str | None:
+    """None when ``dotted`` names a key of the schema; else the message to give."""
+    import dataclasses
+    import typing
+
+    from clipreid.config.schema import Params
+
+    cls, walked = Params, []
+    for part in dotted.split("."):
+        if cls is None or not dataclasses.is_dataclass(cls):
+            return None  # below a mapping or a plain value: the schema judges the value
+        names = [f.name for f in dataclasses.fields(cls)]
+        if part not in names:
+            where = ".".join(walked) or "params.yaml"
+            return f"unknown key {dotted!r}; {where} allows {names}"
+        walked.append(part)
+        hint = typing.get_type_hints(cls)[part]
+        options = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)]
+        cls = hint if dataclasses.is_dataclass(hint) else (options[0] if options else None)
+    return None
+
+
+def check_overrides(conf_dir: Path, overrides: Sequence[str]) -> None:
+    """Refuse what the composition would turn into a confusing error: deletions, and keys
+    the schema does not have (named with the keys it allows)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception as exc:  # hydra's OverrideParseException and friends
+        raise ConfigError(f"cannot parse the overrides {list(overrides)}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    groups = _groups(conf_dir)
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_delete():
+            raise ConfigError(f"{override.input_line}: deleting a key is not allowed; every "
+                              "key of the schema is required (set a value instead)")
+        if key not in groups:
+            problem = _known_key(key.lstrip("+"))
+            if problem:
+                raise ConfigError(problem)
+
+
 def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -> dict:
     """The composition of ``conf_dir`` with ``overrides``, resolved and checked."""
     from hydra import compose as hydra_compose
@@ -74,17 +118,19 @@ def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -> dic
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    check_overrides(Path(conf_dir), overrides)
     register_resolver()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
             cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides))
         OmegaConf.resolve(cfg)
-    except (HydraException, OmegaConfBaseException) as exc:
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
         cause = _unwrap(exc)
         if isinstance(cause, ConfigError):
             raise ConfigError(f"{cause}") from None
-        raise ConfigError(f"composing {conf_dir}/ with {list(overrides)}: {exc}") from None
+        text = str(exc).split("\nConfig search path")[0].strip().replace("\n\t", ", ")
+        raise ConfigError(f"composing {conf_dir}/ with {list(overrides)}: {text}") from None
     finally:
         GlobalHydra.instance().clear()
     return OmegaConf.to_container(cfg)
@@ -126,41 +172,37 @@ def _set(tree: dict, dotted: str, value) -> None:
     tree[leaf] = value
 
 
-def _drop_under(tree: dict, key: str) -> None:
-    """Forget kept values of a group whose option changes (they belonged to the old one)."""
-    tree.pop(key, None)
-
-
-def keep_overrides(conf_dir: str | Path, overrides: Sequence[str]) -> None:
+def keep_overrides(conf_dir: str | Path, overrides: Sequence[str]) -> list[str]:
     """Record ``overrides`` (``group=option`` or ``key=value``) in conf/kept/overrides.yaml,
-    on top of what it holds; the composition is checked before anything is written."""
+    on top of what it holds; the composition is checked before anything is written.
+
+    As in Hydra, group choices apply before values, whatever their order. A group whose
+    kept option changes drops the values kept for its old option (they may not exist in
+    the new one); those are returned, for the caller to report."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     conf_dir = Path(conf_dir)
     choices, values = read_kept(conf_dir)
     groups = _groups(conf_dir)
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception as exc:  # hydra's OverrideParseException and friends
-        raise ConfigError(f"cannot parse the overrides {list(overrides)}: {exc}") from None
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
     for override in parsed:
-        key = override.key_or_group
-        if override.is_delete() or override.is_add() or override.package:
+        if override.is_add() or override.package:
             raise ConfigError(f"{override.input_line}: only `key=value` and `group=option` "
                               "can be kept")
-        value = override.value()
-        if key in groups:
-            if not isinstance(value, str):
-                raise ConfigError(f"{override.input_line}: a group takes one option name")
-            choices[key] = value
-            _drop_under(values, key)
-        else:
-            _set(values, key, value)
+    dropped = []
+    for override in (o for o in parsed if o.key_or_group in groups):
+        group, option = override.key_or_group, override.value()
+        if not isinstance(option, str):
+            raise ConfigError(f"{override.input_line}: a group takes one option name")
+        if choices.get(group, option) != option and isinstance(values.get(group), dict):
+            dropped += [f"{group}.{k}={v}" for k, v in _flat(values.pop(group)).items()]
+        choices[group] = option
+    for override in (o for o in parsed if o.key_or_group not in groups):
+        _set(values, override.key_or_group, override.value())
     text = KEPT_HEADER
     if choices:
         text += yaml.safe_dump({"defaults": [{f"override /{g}@_global_.{g}": o}
-                                             for g, o in choices.items()]},
-                               sort_keys=False)
+                                             for g, o in choices.items()]}, sort_keys=False)
     if values:
         text += yaml.safe_dump(values, sort_keys=False)
     path = conf_dir / KEPT_FILE
@@ -175,19 +217,23 @@ def keep_overrides(conf_dir: str | Path, overrides: Sequence[str]) -> None:
         else:
             path.write_text(old, encoding="utf-8")
         raise
+    return dropped
 
 
 def write_params(path: str | Path = "params.yaml", conf_dir: str | Path = "conf",
-                 overrides: Sequence[str] = ()) -> None:
-    """Keep ``overrides`` in conf/, then write params.yaml as conf/ composes it."""
+                 overrides: Sequence[str] = ()) -> list[str]:
+    """Keep ``overrides`` in conf/, then write params.yaml as conf/ composes it. Returns
+    the kept values dropped by a group switch (see :func:`keep_overrides`)."""
     from clipreid.io import atomic_path
 
+    dropped = []
     if overrides:
         compose(conf_dir, overrides)  # refuse bad overrides before keeping anything
-        keep_overrides(conf_dir, overrides)
+        dropped = keep_overrides(conf_dir, overrides)
     text = compose_text(conf_dir)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return dropped
 
 
 # --- drift ----------------------------------------------------------------------------

@@ -35,15 +35,18 @@ def read_params_file(path: str | Path = "params.yaml") -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid YAML ({exc}); recompose it with "
-                          "`clipreid compose`") from exc
+        where = getattr(exc, "problem_mark", None)
+        line = f", line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}{line} is not valid YAML ({getattr(exc, 'problem', exc)}); "
+                          "recompose it with `clipreid compose`") from None
     return data if data is not None else {}
 
 
 def load_params(path: str | Path = "params.yaml", *, check_paths: bool = True) -> Params:
     """params.yaml, checked as a whole (see :mod:`clipreid.config.schema`)."""
+    data = read_params_file(path)
     try:
-        return parse_params(read_params_file(path), check_paths=check_paths)
+        return parse_params(data, check_paths=check_paths)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

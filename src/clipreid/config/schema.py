@@ -32,6 +32,8 @@ CLIP_NAMES = ("ViT-B/16", "RN50")
 RANDOM_INIT_SOURCE = "src/clipreid/model/backbone.py"
 DATASET_FORMATS = ("market1501", "msmt17", "veri776", "vehicleid", "csv")
 SPLIT_NAMES = ("train", "query", "gallery", "test")
+#: Seeds go to numpy and torch, which take 32 bits (numpy's legacy seeding) at most.
+MAX_SEED = 2**32 - 1
 #: Set while parsing without looking at the file system (parse_params(check_paths=False)).
 _SKIP_PATHS: contextvars.ContextVar[bool] = contextvars.ContextVar("skip_paths", default=False)
 
@@ -52,7 +54,7 @@ def spec(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, optional_key
 class SyntheticConfig:
     """Arguments of the synthetic data set's generator (ranges are inclusive [low, high])."""
 
-    seed: int = spec(0, ge=0)
+    seed: int = spec(0, ge=0, le=MAX_SEED)
     num_train_ids: int = spec(120, ge=1)
     num_test_ids: int = spec(120, ge=1)
     num_cameras: int = spec(6, ge=2, le=9)
@@ -251,7 +253,7 @@ class ModelConfig:
     clip_name: Literal["ViT-B/16", "RN50"] | None = None
     weights: str | None = None
     source: str = RANDOM_INIT_SOURCE
-    init_seed: int = spec(0, ge=0)
+    init_seed: int = spec(0, ge=0, le=MAX_SEED)
     input_size: list[int] = spec(factory=lambda: [128, 64])
     stride: int = spec(16, ge=1)
     sie: SieConfig = spec(factory=SieConfig)
@@ -292,6 +294,12 @@ class ModelConfig:
                 raise ConfigError(f"{key}.source={self.source!r}: a randomly initialised model's "
                                   f"source is {RANDOM_INIT_SOURCE}")
         else:
+            if self.weights and not _SKIP_PATHS.get() and not Path(self.weights).is_file():
+                raise ConfigError(
+                    f"{key}.weights={self.weights!r}: no such file. OpenAI's {self.clip_name} "
+                    "weights are not downloaded here: fetch the file (its address is in the "
+                    "clip package, clip/clip.py, _MODELS) and pass "
+                    f"-S {key}.weights=/path/{self.clip_name.replace('/', '-')}.pt")
             if not self.weights:
                 raise ConfigError(
                     f"{key}.weights is not set: model {self.clip_name} needs OpenAI's weights "
@@ -329,7 +337,7 @@ class TrialsConfig:
     random gallery image per identity, the rest queries), metrics averaged over trials."""
 
     count: int = spec(10, ge=1)
-    seed: int = spec(0, ge=0)   # trial t draws with seed + t
+    seed: int = spec(0, ge=0, le=MAX_SEED)   # trial t draws with seed + t
 
 
 @dataclass(frozen=True)
@@ -363,13 +371,24 @@ class Params:
     model: ModelConfig = spec(factory=ModelConfig)
     evaluation: EvaluationConfig = spec(factory=EvaluationConfig)
     export: ExportConfig = spec(factory=ExportConfig)
-    seed: int = spec(0, ge=0)
+    seed: int = spec(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_workers: int = spec(2, ge=0)
     schema_version: Literal[1] = 1   # checked at composition (clipreid.config.compose)
 
 
 # --- parsing --------------------------------------------------------------------------
+def show(value) -> str:
+    """A value as params.yaml writes it (null, true, 'text', [1, 2])."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return repr(value)
+
+
 def _describe(hint) -> str:
     """What a type hint allows, in words."""
     origin = typing.get_origin(hint)
@@ -458,7 +477,8 @@ def _checked(hint, value, key: str, strict: bool):
     try:
         return _convert(hint, value, key, strict)
     except _Mismatch:
-        raise ConfigError(f"{key}={value!r} is not allowed: expected {_describe(hint)}") from None
+        raise ConfigError(f"{key}={show(value)} is not allowed: expected {_describe(hint)}") \
+            from None
 
 
 def _bounds(f: dataclasses.Field, value, key: str) -> None:
@@ -471,7 +491,7 @@ def _bounds(f: dataclasses.Field, value, key: str) -> None:
                                 ("le", lambda b: v <= b, "<=")):
             bound = meta.get(name)
             if bound is not None and not ok(bound):
-                raise ConfigError(f"{key}={value!r} is not allowed: expected a value {words} "
+                raise ConfigError(f"{key}={show(value)} is not allowed: expected a value {words} "
                                   f"{bound}")
 
 
@@ -522,7 +542,7 @@ def parse_params(data: Mapping, *, check_paths: bool = True) -> Params:
     """The whole of params.yaml, checked (every key present). ``check_paths=False`` skips
     the checks that look at the file system (a data set folder that must exist)."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"params.yaml must be a mapping of groups, got {type(data).__name__}")
+        raise ConfigError(f"must be a mapping of groups, got {type(data).__name__}")
     if check_paths:
         return _parse(Params, data, "", strict=True)
     token = _SKIP_PATHS.set(True)

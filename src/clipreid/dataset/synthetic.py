@@ -40,6 +40,10 @@ from PIL import Image
 from clipreid.config.schema import SyntheticConfig, from_dict
 from clipreid.io import atomic_dir
 
+#: The file the generator writes beside the images (settings and counts): marks a folder
+#: as a synthetic set this project made.
+MARKER = "synthetic.json"
+
 GENERATOR_VERSION = 1
 
 # Clothing palette (RGB); identities draw from it with a little jitter.
@@ -501,5 +505,5 @@ def write_synthetic(root: str | os.PathLike, settings: SyntheticConfig | None = 
             "settings": asdict(st),
             "counts": summary,
         }
-        (tmp / "synthetic.json").write_text(json.dumps(description, indent=2) + "\n")
+        (tmp / MARKER).write_text(json.dumps(description, indent=2) + "\n")
     return summary

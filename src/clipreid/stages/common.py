@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from clipreid.config.params import stage_params
 from clipreid.config.schema import Params
@@ -31,10 +32,29 @@ def new_model(params: Params, num_classes: int) -> ClipReID:
                             params.dataset.num_cameras)
 
 
+def code_files(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[Path]:
+    """The code dvc.yaml lists for ``stage`` (folders expanded to their files), sorted;
+    none when there is no dvc.yaml (the library used outside the project)."""
+    dvc_yaml = Path(dvc_yaml)
+    if not dvc_yaml.is_file():
+        return []
+    deps = yaml.safe_load(dvc_yaml.read_text())["stages"][stage].get("deps", [])
+    files = set()
+    for dep in (d if isinstance(d, str) else next(iter(d)) for d in deps):
+        path = dvc_yaml.parent / dep
+        if dep.startswith("src/") and path.is_dir():
+            files |= {p for p in path.rglob("*.py")}
+        elif dep.startswith("src/") and path.is_file():
+            files.add(path)
+    return sorted(files)
+
+
 def run_settings(params: Params, stage: str, checkpoint_dir: str | Path,
                  live_dir: str | Path, inputs) -> RunSettings:
-    """How a training stage runs: its checkpoint is tied to the params it declares and to
-    its input files."""
+    """How a training stage runs: its checkpoint is tied to the params it declares, its
+    input files and its code (the files dvc.yaml lists for it), so a checkpoint resumes
+    only the very same run."""
+    inputs = [*inputs, *code_files(stage)]
     return RunSettings(input_size=params.model.input_size,
                        device=resolve_device(params.device), seed=params.seed,
                        checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),

@@ -7,6 +7,7 @@ defaults, and nothing else names a path.
 
 MANIFEST = "data/prepared/manifest.csv"
 PREPARED = "data/prepared"
+SYNTHETIC = "data/prepared/synthetic"  # where conf/dataset/synthetic.yaml writes the set
 VALIDATED_MANIFEST = "data/validated/manifest.csv"  # what the stages after `validate` read
 VALIDATION_REPORT = "reports/validation.json"
 DATA_DOCS = "reports/data_docs"
@@ -21,7 +22,8 @@ EXPORT_REPORT = "reports/export.json"
 
 
 def checkpoints(stage: str) -> str:
-    """A training stage's per-epoch checkpoints (resume state, not a product)."""
+    """A training stage's per-epoch checkpoints: resume state, not a product, so not a DVC
+    output (git-ignored; a checkpoint resumes only the very same run)."""
     return f"checkpoints/{stage}"
 
 
@@ -34,8 +36,8 @@ def live(stage: str) -> str:
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "prepare": (PREPARED,),
     "validate": (VALIDATION_REPORT, DATA_DOCS, VALIDATED_MANIFEST),
-    "prompt": (PROMPTS, checkpoints("prompt"), live("prompt")),
-    "finetune": (REID_MODEL, checkpoints("finetune"), live("finetune")),
+    "prompt": (PROMPTS, live("prompt")),
+    "finetune": (REID_MODEL, live("finetune")),
     "evaluate": (EVALUATION_METRICS, EVALUATION_REPORT, EVALUATION_PLOTS),
     "export": (ONNX_MODEL, EXPORT_METRICS, EXPORT_REPORT),
 }
