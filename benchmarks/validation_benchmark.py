@@ -152,12 +152,12 @@ def main(argv: list[str] | None = None) -> int:
             docs,
         )
         total_s = time.perf_counter() - t0
-        seconds = outcome.summary_data["seconds"]
+        seconds = outcome.seconds
         images = outcome.summary_data["images"]
         print(outcome.summary())
         print(
             f"images: {images['inspected']} read + hashed + decoded with {args.workers} workers in "
-            f"{seconds['images']:.2f} s ({images['images_per_second']:,.0f} images/s)"
+            f"{seconds['images']:.2f} s ({images['inspected'] / seconds['images']:,.0f} images/s)"
         )
         print(
             "phases (s): "

@@ -27,7 +27,12 @@ def metrics_at(repo: str | Path, rev: str | None, path: str) -> dict | None:
     result = query(["git", "show", f"{rev}:{path}"], repo, check=False)
     if result.returncode != 0:
         return None
-    return json.loads(result.stdout)
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} at commit {rev[:12]} is not valid JSON ({exc.msg}, line "
+                         f"{exc.lineno} column {exc.colno}); restore it, e.g. with "
+                         f"`git show {rev[:12]}~1:{path}`, and commit the fix") from None
 
 
 def experiment_commit(repo: str | Path, baseline: str, name: str) -> str:

@@ -18,3 +18,25 @@ def test_saved_tensors_are_the_same_bytes_whatever_the_file_name(tmp_path):
     loaded = load_torch(paths[0])
     assert loaded["epoch"] == 3 and torch.equal(loaded["weights"], obj["weights"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]  # no temporaries
+
+
+def test_a_planted_pickle_is_refused_without_advice_to_disable_the_check(tmp_path):
+    import pytest
+
+    from clipreid.errors import WeightsError
+    from clipreid.io import load_torch
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    import torch
+
+    path = tmp_path / "prompts.pt"
+    torch.save({"text_features": Payload()}, path)
+    with pytest.raises(WeightsError) as err:
+        load_torch(path)
+    message = str(err.value)
+    assert "is not a safe checkpoint" in message and "dvc repro" in message
+    assert "weights_only=False" not in message
+    assert err.value.__suppress_context__  # torch's advice to drop the check is not shown

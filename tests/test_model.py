@@ -135,16 +135,47 @@ def test_weights_load_from_state_dict_file(tiny_vit_cfg, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_weights_load_from_torchscript_archive(tiny_vit_cfg, tmp_path):
+@pytest.fixture
+def archive(tiny_vit_cfg, tmp_path):
+    """A TorchScript archive of a tiny CLIP (OpenAI's release format), and its model."""
     source = build_clip({**tiny_vit_cfg, "init_seed": 3})
     image, text = torch.randn(1, 3, 32, 32), tokenize("a photo", 77)
-    archive = torch.jit.trace(source, (image, text), check_trace=False)
     path = tmp_path / "ViT-B-16.pt"
-    archive.save(str(path))
+    torch.jit.trace(source, (image, text), check_trace=False).save(str(path))
+    return path, source
+
+
+def test_weights_load_from_torchscript_archive_of_openai(tiny_vit_cfg, archive, monkeypatch):
+    """OpenAI's archives are recognised by their SHA-256 (here the planted archive's digest
+    stands in for one of clip's list)."""
+    from clipreid.model import backbone
+
+    path, source = archive
+    monkeypatch.setattr(backbone, "openai_digests", lambda: {backbone.file_sha256(path)})
     loaded = build_clip({**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path),
                          "source": str(path)})
     assert torch.equal(loaded.visual.proj, source.visual.proj)
     assert torch.equal(loaded.text_projection, source.text_projection)
+
+
+def test_another_archive_is_refused_before_its_code_can_run(tiny_vit_cfg, archive,
+                                                             monkeypatch):
+    from clipreid.model import backbone
+
+    path, source = archive
+    cfg = {**tiny_vit_cfg, "clip_name": "ViT-B/16", "weights": str(path), "source": str(path)}
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("torch.jit.load ran on an untrusted archive")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.jit, "load", no_load)
+        with pytest.raises(WeightsError, match="not one of OpenAI's released CLIP files.*"
+                                               "runs the code inside it"):
+            build_clip(cfg)
+    assert backbone.file_sha256(path) not in backbone.openai_digests()
+    monkeypatch.setenv(backbone.TRUST_ARCHIVE_ENV, "1")  # the user's explicit trust
+    assert torch.equal(build_clip(cfg).visual.proj, source.visual.proj)
 
 
 def test_architecture_mismatch_is_reported(tiny_vit_cfg, tmp_path):

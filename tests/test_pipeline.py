@@ -136,3 +136,14 @@ def test_a_checkpoint_resumes_only_the_same_code(micro_project, tmp_path):
     for stage in ("prompt", "finetune"):
         assert f"Running stage '{stage}'" in changed.stdout
     assert "resuming after epoch" not in changed.stderr + changed.stdout
+
+
+def test_a_forced_rerun_gives_the_same_lock(micro_project, tmp_path):
+    """Every DVC-tracked output is a function of its inputs: rerunning every stage changes
+    no byte of dvc.lock (no timings or host facts in the outputs), and the checkout of the
+    result succeeds."""
+    root = copy_project(micro_project[0], tmp_path / "project")
+    before = (root / "dvc.lock").read_text()
+    run(["dvc", "repro", "--force"], root)
+    assert (root / "dvc.lock").read_text() == before
+    run(["dvc", "checkout"], root)

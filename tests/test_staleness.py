@@ -60,6 +60,7 @@ EXPECTED = {
     "clipreid/validation/suites.py": ("validate",),
     "clipreid/loader/__init__.py": NONE,
     "clipreid/loader/images.py": MODEL_USERS,
+    "clipreid/loader/pixels.py": ("validate", *MODEL_USERS),  # validation checks the same
     "clipreid/loader/transforms.py": MODEL_USERS,
     "clipreid/loader/sampler.py": ("finetune",),
     "clipreid/model/__init__.py": MODEL_USERS,

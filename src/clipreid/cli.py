@@ -9,7 +9,9 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 
 from clipreid.errors import ClipReidError, ConfigError
 
@@ -90,8 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (a scheduler's or `kill`'s stop) raises SystemExit like Ctrl-C raises
+    KeyboardInterrupt, so every `finally` runs: scratch folders and half-written temporary
+    files go, the outputs stay as they were."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        exit_cleanly_on_sigterm()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx", "great_expectations"):

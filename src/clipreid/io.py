@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -77,4 +78,11 @@ def load_torch(path: str | os.PathLike, map_location="cpu"):
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path} not found")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise WeightsError(
+            f"{path} is not a safe checkpoint: it holds Python objects besides tensors and "
+            "plain containers, and loading it could run code. Do not load it another way; "
+            "delete it and re-create it with the stage that writes it (`dvc repro`), or "
+            "restore it with `dvc checkout`") from None

@@ -68,3 +68,22 @@ def test_csv_missing_column_and_file(tmp_path):
         read_csv_dataset(tmp_path / "bad.csv", num_cameras=1)
     with pytest.raises(DatasetError, match=r"nope\.csv not found"):
         read_csv_dataset(tmp_path / "nope.csv", num_cameras=1)
+
+
+def test_a_byte_order_mark_is_read_and_other_encodings_are_named(tmp_path):
+    """Spreadsheets save CSVs with a byte-order mark (read as any UTF-8 file); a Latin-1
+    file stops with one line naming the file, the line and the encoding expected."""
+    from clipreid.dataset.readers import read_csv_dataset
+    from clipreid.errors import DatasetError
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    rows = "path,pid,camid,split\na.jpg,1,0,train\nb.jpg,2,0,query\nc.jpg,2,1,gallery\n"
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    df = read_csv_dataset(tmp_path / "bom.csv", num_cameras=2)
+    assert sorted(df["split"]) == ["gallery", "query", "train"]
+    (tmp_path / "é.jpg").write_bytes(b"")
+    latin = rows + "é.jpg,3,0,train\n"
+    (tmp_path / "latin.csv").write_bytes(latin.encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"latin.csv, line 5: not UTF-8 .*save the CSV as UTF-8"):
+        read_csv_dataset(tmp_path / "latin.csv", num_cameras=2)

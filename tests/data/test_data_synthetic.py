@@ -178,3 +178,29 @@ def test_learnable_but_not_trivial(medium_set):
     body = _rank1(_features(query.path, "body"), _features(gallery.path, "body"), query, gallery)
     assert raw < 0.25
     assert 0.2 < body < 0.7
+
+
+def test_the_synthetic_set_never_replaces_what_the_project_did_not_write(tmp_path):
+    """dataset.root pointed at a user's folder, or at a file, with the synthetic data set
+    selected: refused, and both survive byte for byte. An empty folder, or a set written
+    before, is fine."""
+    from clipreid.errors import DatasetError
+
+    users = tmp_path / "Market-1501"
+    (users / "query").mkdir(parents=True)
+    (users / "query" / "0001_c1s1_000151_01.jpg").write_bytes(b"a user's image")
+    (users / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match="holds files this project did not write"):
+        write_synthetic(users, **SMALL)
+    assert (users / "query" / "0001_c1s1_000151_01.jpg").read_bytes() == b"a user's image"
+    assert sorted(p.name for p in users.iterdir()) == ["notes.txt", "query"]
+    a_file = tmp_path / "data.bin"
+    a_file.write_bytes(b"\x00\x01 keep")
+    with pytest.raises(DatasetError, match="is a file, not a folder"):
+        write_synthetic(a_file, **SMALL)
+    assert a_file.read_bytes() == b"\x00\x01 keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_synthetic(empty, **SMALL)
+    write_synthetic(empty, **SMALL)  # its own set, written before: replaced
+    assert (empty / "synthetic.json").is_file()

@@ -219,3 +219,20 @@ def test_pipelines_is_orchestration_only():
             assert not imports & {"subprocess", "multiprocessing", "pty"}, path
             text = path.read_text()
             assert "os.system" not in text and "os.exec" not in text and "popen" not in text.lower(), path
+
+
+def test_a_corrupt_metrics_file_names_the_file_and_the_commit(tmp_path):
+    import subprocess
+
+    from pipelines.champion import head_commit, metrics_at
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": __import__("os").environ["PATH"]}
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "evaluation.json").write_text('{"mAP": 0.1 "rank1": 0.2}')
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    commit = head_commit(tmp_path)
+    with pytest.raises(ValueError, match=rf"metrics/evaluation.json at commit {commit[:12]} "
+                                         r"is not valid JSON \(Expecting ',' delimiter, line 1"):
+        metrics_at(tmp_path, commit, "metrics/evaluation.json")

@@ -3,6 +3,7 @@ passes a clean one, and follows the severities of the config."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -208,3 +209,21 @@ def test_config_mistakes_are_named(tmp_path):
     with pytest.raises(DatasetError, match="run the `prepare` stage"):
         run_validation(tmp_path / "nope.csv", dataset.dataset_cfg, {}, report)
     assert not report.exists()
+
+
+def test_an_image_over_max_image_side_fails_the_run_naming_it(tmp_path, validate):
+    """A 5000-pixel-wide PNG (a few KB) passes every other check but would be decoded whole
+    at every epoch: refused by `image_max_size`, with the file named."""
+    dataset = build_market_dataset(tmp_path, "clean")
+    manifest = pd.read_csv(dataset.manifest_path)
+    path = dataset.image_root / "bounding_box_test" / "0000_c1s1_000099_00.png"
+    Image.new("RGB", (5000, 40), (90, 90, 90)).save(path)
+    extra = {"path": str(path), "pid": 0, "camid": 0, "split": "gallery", "label": -1}
+    pd.concat([manifest, pd.DataFrame([extra])]).to_csv(dataset.manifest_path, index=False)
+    outcome, report = validate(dataset)
+    assert not outcome.ok
+    failed = _failed(report)
+    assert set(failed) == {"image_max_size"}, failed
+    assert "0000_c1s1_000099_00.png" in json.dumps(failed["image_max_size"])
+    outcome, _ = validate(dataset, {"max_image_side": 5000})
+    assert outcome.ok, outcome.summary()

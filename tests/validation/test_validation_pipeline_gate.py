@@ -55,3 +55,29 @@ def test_broken_data_stops_the_pipeline_before_training(case, micro_project, tmp
     if "Running stage 'validate'" in output:  # else `prepare` refused the folder first
         assert not (root / "data/validated/manifest.csv").exists()
     assert digests(root) == before
+
+
+def test_a_validation_stopped_by_sigterm_leaves_no_scratch_folder(micro_project, tmp_path):
+    """`kill` (SIGTERM) while the Great Expectations suites run: the stage exits and its
+    scratch folder in the temporary directory goes with it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from project_support import BIN, copy_project
+
+    root = copy_project(micro_project[0], tmp_path / "project")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(BIN / "clipreid"), "validate"], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob("clipreid-gx-*")):
+        assert proc.poll() is None, "validation ended before its scratch folder was seen"
+        assert time.monotonic() < deadline, "no scratch folder appeared"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert list(scratch.glob("clipreid-gx-*")) == []

@@ -157,6 +157,7 @@ class SeverityConfig:
     file_exists: Severity = "error"
     file_decodes: Severity = "error"
     image_min_size: Severity = "error"
+    image_max_size: Severity = "error"
     train_test_duplicates: Severity = "error"
 
 
@@ -166,6 +167,7 @@ class ValidationConfig:
 
     severity: SeverityConfig = spec(factory=SeverityConfig)
     min_image_side: int = spec(16, ge=1)
+    max_image_side: int = spec(4096, ge=16)   # larger images are refused, never decoded
     workers: int = spec(2, ge=1)
     max_examples: int = spec(20, ge=1)
     required_splits: Literal["auto"] | list[Literal["train", "query", "gallery", "test"]] = "auto"

@@ -32,12 +32,14 @@ from __future__ import annotations
 import io
 import json
 import os
+from pathlib import Path
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image
 
 from clipreid.config.schema import SyntheticConfig, from_dict
+from clipreid.errors import DatasetError
 from clipreid.io import atomic_dir
 
 #: The file the generator writes beside the images (settings and counts): marks a folder
@@ -375,6 +377,27 @@ def render(ident: Identity | None, camera: Camera, rng: np.random.Generator, *,
     return out
 
 
+def require_writable(root: Path) -> None:
+    """Refuse to replace anything this project did not write: ``root`` must be missing, an
+    empty folder, or a synthetic set written before (it holds the marker file)."""
+    if root.is_file() or root.is_symlink() and not root.is_dir():
+        raise DatasetError(
+            f"dataset.root={str(root)!r} is a file, not a folder: the synthetic set is not "
+            "written over it. Point dataset.root at a new folder (the default is "
+            "data/prepared/synthetic), or choose your data set's group (e.g. "
+            "dataset=market1501) if this is real data")
+    if root.is_dir() and not (root / MARKER).is_file():
+        found = sorted(p.name for p in root.iterdir())
+        if found:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise DatasetError(
+                f"dataset.root={str(root)!r} holds files this project did not write ({shown}):"
+                " the synthetic set goes only into an empty folder or one it wrote before "
+                f"(with {MARKER}). Point dataset.root at a new folder (the default is "
+                "data/prepared/synthetic), or choose your data set's group (e.g. "
+                "dataset=market1501) if this is real data")
+
+
 def _settings(settings: SyntheticConfig | None, kwargs: dict) -> SyntheticConfig:
     """The generator's settings: given, or built (and checked) from keyword arguments."""
     if settings is not None:
@@ -468,6 +491,7 @@ def write_synthetic(root: str | os.PathLike, settings: SyntheticConfig | None = 
     ``gallery_images`` (distractors included, junk not), ``distractor_images``,
     ``junk_images``, ``num_cameras``, ``files`` (images written, junk included)."""
     st = _settings(settings, kwargs)
+    require_writable(Path(root))
     plan = plan_synthetic(st)
     summary = summarize(plan, st)
     cameras = [

@@ -9,16 +9,17 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from clipreid.errors import DatasetError
+from clipreid.loader.pixels import to_rgb
 
 
 def read_rgb(path: str) -> Image.Image:
-    """Open an image as RGB (grayscale, RGBA and CMYK are converted)."""
+    """Open an image as the 8-bit RGB a viewer shows (see :func:`to_rgb`)."""
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            return to_rgb(img)
     except FileNotFoundError:
         raise DatasetError(f"image {path} not found; re-run `prepare` or fix dataset.root")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise DatasetError(f"image {path} cannot be decoded ({exc}); the `validate` stage "
                            "reports such files") from exc
 

@@ -4,6 +4,7 @@ re-ID input: non-square positional grids, overlapping patches, RN50 with stride-
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -113,11 +114,49 @@ def is_torchscript_archive(path: Path) -> bool:
         return any("/code/" in name for name in archive.namelist())
 
 
+#: Set to 1 to load a TorchScript archive that is not one of OpenAI's files (it runs the
+#: code inside the archive: only for files you trust).
+TRUST_ARCHIVE_ENV = "CLIPREID_TRUST_WEIGHTS_ARCHIVE"
+
+
+def openai_digests() -> set[str]:
+    """SHA-256 digests of OpenAI's released CLIP files: the folder of each download address
+    in clip's model list (clip/clip.py, _MODELS) is the file's digest."""
+    return {url.rstrip("/").split("/")[-2] for url in import_clip().clip._MODELS.values()}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def require_trusted_archive(path: Path) -> None:
+    """A TorchScript archive runs its own code when loaded: load only OpenAI's files (by
+    digest), or any archive when the user says so with CLIPREID_TRUST_WEIGHTS_ARCHIVE=1."""
+    if os.environ.get(TRUST_ARCHIVE_ENV) == "1":
+        return
+    digest = file_sha256(path)
+    if digest not in openai_digests():
+        raise WeightsError(
+            f"{path} is a TorchScript archive but not one of OpenAI's released CLIP files "
+            f"(its SHA-256 {digest} is none of the digests in clip's model list). Loading an "
+            f"archive runs the code inside it, so it is refused. Use OpenAI's file, or save "
+            f"the weights as a plain state dict (torch.save(model.state_dict(), path)), or, "
+            f"if you trust this file, set {TRUST_ARCHIVE_ENV}=1")
+
+
 def read_clip_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a CLIP checkpoint: a plain state dict (loaded weights_only) or OpenAI's
-    TorchScript archive, of which only the tensors are read (its code is never run)."""
+    """Tensors of a CLIP checkpoint: a plain state dict (loaded weights_only) or one of
+    OpenAI's TorchScript archives (recognised by its SHA-256; any other archive is refused
+    unless trusted explicitly, see :func:`require_trusted_archive`)."""
+    archive = is_torchscript_archive(path)
+    if archive:
+        require_trusted_archive(path)
     try:
-        if is_torchscript_archive(path):
+        if archive:
             obj = torch.jit.load(str(path), map_location="cpu").state_dict()
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)

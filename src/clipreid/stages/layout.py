@@ -10,7 +10,7 @@ PREPARED = "data/prepared"
 SYNTHETIC = "data/prepared/synthetic"  # where conf/dataset/synthetic.yaml writes the set
 VALIDATED_MANIFEST = "data/validated/manifest.csv"  # what the stages after `validate` read
 VALIDATION_REPORT = "reports/validation.json"
-DATA_DOCS = "reports/data_docs"
+DATA_DOCS = "reports/data_docs"   # a page for people, not a DVC output (it holds run times)
 PROMPTS = "models/prompts.pt"
 REID_MODEL = "models/reid.pt"
 ONNX_MODEL = "models/reid.onnx"
@@ -35,7 +35,7 @@ def live(stage: str) -> str:
 #: What each stage writes: dvc.yaml's outs, metrics and plots of the stage.
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "prepare": (PREPARED,),
-    "validate": (VALIDATION_REPORT, DATA_DOCS, VALIDATED_MANIFEST),
+    "validate": (VALIDATION_REPORT, VALIDATED_MANIFEST),
     "prompt": (PROMPTS, live("prompt")),
     "finetune": (REID_MODEL, live("finetune")),
     "evaluate": (EVALUATION_METRICS, EVALUATION_REPORT, EVALUATION_PLOTS),

@@ -60,6 +60,9 @@ CHECKS: tuple[Check, ...] = (
     Check("file_decodes", "files", ERROR, "every image file is non-empty and decodes in full"),
     Check("image_min_size", "files", ERROR,
           "every image is at least `min_image_side` pixels a side"),
+    Check("image_max_size", "files", ERROR,
+          "every image is at most `max_image_side` pixels a side (larger ones would be "
+          "decoded whole at every epoch)"),
     Check("train_test_duplicates", "files", ERROR,
           "no byte-identical image is in both train and a test split"),
 )

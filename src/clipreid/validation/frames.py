@@ -162,6 +162,7 @@ def inspections_frame(inspections: list[tuple]) -> pd.DataFrame:
     """The image inspections (see ``images.FIELDS``) as a frame, with ``min_side`` added."""
     info = pd.DataFrame.from_records(inspections, columns=list(FIELDS))
     info["min_side"] = info[["width", "height"]].min(axis=1, skipna=False)
+    info["max_side"] = info[["width", "height"]].max(axis=1, skipna=False)
     info["error"] = info["error"].fillna("")
     return info
 

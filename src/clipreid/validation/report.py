@@ -138,6 +138,7 @@ class ValidationOutcome:
     report_path: str | None = None
     docs_index: str | None = None
     digests: dict[str, str] = field(default_factory=dict, repr=False)  # path -> SHA-256
+    seconds: dict[str, float] = field(default_factory=dict, repr=False)  # not in the report
 
     @property
     def errors(self) -> list[ExpectationOutcome]:

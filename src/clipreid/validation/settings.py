@@ -22,6 +22,7 @@ class ValidationSettings:
 
     severity: dict[str, str] = field(default_factory=default_severities)
     min_image_side: int = 16
+    max_image_side: int = 4096
     workers: int = 2
     max_examples: int = 20
     required_splits: str | tuple[str, ...] = AUTO
@@ -38,6 +39,7 @@ def load_settings(dataset: DatasetConfig, validation: ValidationConfig) -> Valid
     return ValidationSettings(
         severity={check.name: getattr(validation.severity, check.name) for check in CHECKS},
         min_image_side=validation.min_image_side,
+        max_image_side=validation.max_image_side,
         workers=validation.workers,
         max_examples=validation.max_examples,
         required_splits=AUTO if splits == AUTO else tuple(splits),

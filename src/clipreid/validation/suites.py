@@ -159,7 +159,8 @@ def identity_images_suite(rows: pd.DataFrame) -> Suite:
     return Suite(frame, [two])
 
 
-def file_suites(raw: pd.DataFrame, info: pd.DataFrame, min_side: int) -> list[Suite]:
+def file_suites(raw: pd.DataFrame, info: pd.DataFrame, min_side: int,
+                max_side: int) -> list[Suite]:
     """Per manifest row, its file exists, decodes and is large enough; per file content,
     it is not in train and in a test split at once."""
     files = fr.image_files(raw, info)
@@ -172,6 +173,12 @@ def file_suites(raw: pd.DataFrame, info: pd.DataFrame, min_side: int) -> list[Su
             gxe.ExpectColumnValuesToBeBetween,
             column="min_side",
             min_value=min_side,
+        ),
+        _spec(
+            "image_max_size",
+            gxe.ExpectColumnValuesToBeBetween,
+            column="max_side",
+            max_value=max_side,
         ),
     ]
     duplicates = fr.Frame(
@@ -228,7 +235,7 @@ def build_plan(
         protocol = "query_gallery"
         plan.append(query_suite(rows))
         skipped = {"test_identity_images": "the data set has query/gallery splits, no `test`"}
-    plan += file_suites(raw, info, settings.min_image_side)
+    plan += file_suites(raw, info, settings.min_image_side, settings.max_image_side)
     summary = {
         "protocol": protocol,
         "required_splits": list(required),
