@@ -15,6 +15,7 @@ stages that import it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import math
@@ -30,8 +31,6 @@ from clipreid.errors import ConfigError
 CLIP_NAMES = ("ViT-B/16", "RN50")
 #: The file that draws a randomly initialised CLIP (``model.source`` of the tiny models).
 RANDOM_INIT_SOURCE = "src/clipreid/model/backbone.py"
-DATASET_FORMATS = ("market1501", "msmt17", "veri776", "vehicleid", "csv")
-SPLIT_NAMES = ("train", "query", "gallery", "test")
 #: Seeds go to numpy and torch, which take 32 bits (numpy's legacy seeding) at most.
 MAX_SEED = 2**32 - 1
 #: Set while parsing without looking at the file system (parse_params(check_paths=False)).
@@ -527,17 +526,23 @@ def from_dict(cls, data: Mapping | None, key: str = ""):
     return _parse(cls, data or {}, key, strict=False)
 
 
+@contextlib.contextmanager
+def _without_path_checks():
+    token = _SKIP_PATHS.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_PATHS.reset(token)
+
+
 def coerce(cls, cfg, key: str = ""):
     """``cfg`` if it already is a ``cls``, else ``cls`` built from the mapping ``cfg`` (for
     library callers that hold a plain dict; the file system is left to the caller, so a
     missing data folder is the reader's error, naming what it looked for)."""
     if isinstance(cfg, cls):
         return cfg
-    token = _SKIP_PATHS.set(True)
-    try:
+    with _without_path_checks():
         return from_dict(cls, cfg, key)
-    finally:
-        _SKIP_PATHS.reset(token)
 
 
 def parse_params(data: Mapping, *, check_paths: bool = True) -> Params:
@@ -547,11 +552,8 @@ def parse_params(data: Mapping, *, check_paths: bool = True) -> Params:
         raise ConfigError(f"must be a mapping of groups, got {type(data).__name__}")
     if check_paths:
         return _parse(Params, data, "", strict=True)
-    token = _SKIP_PATHS.set(True)
-    try:
+    with _without_path_checks():
         return _parse(Params, data, "", strict=True)
-    finally:
-        _SKIP_PATHS.reset(token)
 
 
 def as_dict(obj) -> dict:

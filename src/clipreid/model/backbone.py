@@ -4,7 +4,6 @@ re-ID input: non-square positional grids, overlapping patches, RN50 with stride-
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from torch import nn
 
 from clipreid.config.schema import ModelConfig, coerce
 from clipreid.errors import WeightsError
+from clipreid.io import file_sha256
 
 
 def import_clip():
@@ -123,14 +123,6 @@ def openai_digests() -> set[str]:
     """SHA-256 digests of OpenAI's released CLIP files: the folder of each download address
     in clip's model list (clip/clip.py, _MODELS) is the file's digest."""
     return {url.rstrip("/").split("/")[-2] for url in import_clip().clip._MODELS.values()}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def require_trusted_archive(path: Path) -> None:

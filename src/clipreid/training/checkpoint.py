@@ -13,26 +13,18 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from clipreid.io import load_torch, save_torch
+from clipreid.io import file_sha256, load_torch, save_torch
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fingerprint(params: Mapping, input_files: Iterable[str | os.PathLike] = ()) -> str:
     """Digest of a stage's params and the contents of its input files."""
     h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for path in input_files:
-        h.update(file_digest(path).encode())
+        h.update(file_sha256(path).encode())
     return h.hexdigest()
 
 
