@@ -85,8 +85,11 @@ def test_triplet_needs_negatives():
 
 
 def test_euclidean_distances_match_cdist_and_have_finite_gradient_at_zero():
-    x = torch.randn(5, 3, requires_grad=True)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), requires_grad=True)
     d = euclidean_distances(x, x)
-    assert torch.allclose(d, torch.cdist(x, x), atol=1e-4)
+    off = ~torch.eye(5, dtype=torch.bool)
+    assert torch.allclose(d[off], torch.cdist(x, x)[off], atol=1e-4)
+    # the diagonal: sqrt of a float32 cancellation error (up to ~1e-6) stays small
+    assert (d.diagonal() < 1e-2).all()
     d.sum().backward()
     assert torch.isfinite(x.grad).all()
