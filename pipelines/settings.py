@@ -36,20 +36,40 @@ class Retraining:
     deployment_name: str = "scheduled-retraining"
     cron: str = "0 3 * * 1"
     timezone: str = "UTC"
+    interval_seconds: float | None = None
     data_stages: tuple[str, ...] = ("prepare",)
     metrics_file: str = "metrics/evaluation.json"
     metric: str = "mAP"
     tolerance: float = 0.01
+    floor_margin: float | None = 0.01
+    rescore_stage: str = "evaluate"
+    champion_model: tuple[str, ...] = ("models/reid.pt",)
+    split_file: str = "reports/evaluation.json"
+    split_key: str = "test_split"
     history: str = "reports/retraining_history.jsonl"
     remote: str | None = None
     experiment: TaskPolicy = field(default_factory=TaskPolicy)
+    rescore: TaskPolicy = field(default_factory=TaskPolicy)
     transfer: TaskPolicy = field(default_factory=TaskPolicy)
     git_name: str = "clipreid-retraining"
     git_email: str = "retraining@clipreid.invalid"
 
     def __post_init__(self):
-        if self.tolerance < 0:
-            raise ValueError(f"retraining.tolerance must be >= 0, got {self.tolerance}")
+        if not isinstance(self.tolerance, (int, float)) or self.tolerance < 0:
+            raise ValueError(f"retraining.tolerance must be a number >= 0, got "
+                             f"{self.tolerance!r}")
+        if self.floor_margin is not None and (
+                not isinstance(self.floor_margin, (int, float)) or self.floor_margin < 0):
+            raise ValueError(f"retraining.floor_margin must be a number >= 0 or null, got "
+                             f"{self.floor_margin!r}")
+        if self.interval_seconds is not None and (
+                not isinstance(self.interval_seconds, (int, float))
+                or self.interval_seconds <= 0):
+            raise ValueError(f"retraining.interval_seconds must be a positive number or "
+                             f"null, got {self.interval_seconds!r}")
+        if not self.champion_model:
+            raise ValueError("retraining.champion_model must name the model file(s) the "
+                             "rescoring takes from the champion's commit")
 
 
 @dataclass(frozen=True)
@@ -84,10 +104,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
     """Read the orchestration config (default: pipelines/config.yaml)."""
     raw = yaml.safe_load(Path(path or DEFAULT_CONFIG).read_text()) or {}
     retraining = dict(raw.get("retraining") or {})
-    for key in ("experiment", "transfer"):
+    for key in ("experiment", "rescore", "transfer"):
         retraining[key] = _build(TaskPolicy, retraining.get(key), f"retraining.{key}")
-    if "data_stages" in retraining:
-        retraining["data_stages"] = tuple(retraining["data_stages"] or ())
+    for key in ("data_stages", "champion_model"):
+        if key in retraining:
+            retraining[key] = tuple(retraining[key] or ())
     settings = _build(Settings, {
         "stage_defaults": _build(TaskPolicy, raw.get("stage_defaults"), "stage_defaults"),
         "stages": dict(raw.get("stages") or {}),

@@ -25,6 +25,7 @@ from pipelines.commands import tool_env  # noqa: E402
 FAULTS_ENV = "PIPELINES_TEST_FAULTS"
 
 STEPS = '''"""Trivial stages of a throwaway DVC project (tests/pipelines)."""
+import hashlib
 import json
 import os
 import pathlib
@@ -62,6 +63,9 @@ elif stage == "evaluate":
     pathlib.Path("metrics").mkdir(exist_ok=True)
     json.dump({"mAP": quality, "rank1": min(1.0, quality + 0.1)},
               open("metrics/evaluation.json", "w"))
+    pathlib.Path("report").mkdir(exist_ok=True)  # the test split's identity
+    split = hashlib.sha256(pathlib.Path("data/prepared.txt").read_bytes()).hexdigest()
+    json.dump({"test_split": split}, open("report/evaluation.json", "w"))
 print(f"stage {stage} done")
 '''
 
@@ -71,8 +75,10 @@ DVC_YAML = {
                     "params": ["dataset"], "outs": ["data/prepared.txt"]},
         "train": {"cmd": "python steps.py train", "deps": ["data/prepared.txt", "steps.py"],
                   "params": ["quality"], "outs": ["models/model.bin"]},
-        "evaluate": {"cmd": "python steps.py evaluate", "deps": ["models/model.bin", "steps.py"],
-                     "metrics": [{"metrics/evaluation.json": {"cache": False}}]},
+        "evaluate": {"cmd": "python steps.py evaluate",
+                     "deps": ["data/prepared.txt", "models/model.bin", "steps.py"],
+                     "metrics": [{"metrics/evaluation.json": {"cache": False}}],
+                     "outs": [{"report/evaluation.json": {"cache": False}}]},
     }
 }
 
@@ -81,10 +87,15 @@ TEST_CONFIG = {
     "stage_defaults": {"retries": 2, "retry_delay_seconds": 0, "timeout_seconds": 300},
     "stages": {},
     "retraining": {
-        "cron": "0 3 * * 1", "timezone": "UTC", "data_stages": ["prepare"],
+        "cron": "0 3 * * 1", "timezone": "UTC", "interval_seconds": None,
+        "data_stages": ["prepare"],
         "metrics_file": "metrics/evaluation.json", "metric": "mAP", "tolerance": 0.01,
+        "floor_margin": 0.01, "rescore_stage": "evaluate",
+        "champion_model": ["models/model.bin"], "split_file": "report/evaluation.json",
+        "split_key": "test_split",
         "history": "reports/retraining_history.jsonl", "remote": None,
         "experiment": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": 300},
+        "rescore": {"retries": 0, "retry_delay_seconds": 0, "timeout_seconds": 300},
         "transfer": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": 300},
     },
 }
