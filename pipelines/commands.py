@@ -94,9 +94,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def query(args: Sequence[str], cwd: str | Path, *, timeout: float | None = 600,
-          check: bool = True) -> Result:
-    """Run a short command and return its output (stdout and stderr kept apart)."""
-    env = tool_env()
+          check: bool = True, env: dict[str, str] | None = None) -> Result:
+    """Run a short command and return its output (stdout and stderr kept apart); `env`
+    adds variables to :func:`tool_env`."""
+    env = {**tool_env(), **(env or {})}
     argv = _argv(args, env)
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="replace",
@@ -116,9 +117,11 @@ def query(args: Sequence[str], cwd: str | Path, *, timeout: float | None = 600,
 
 
 def stream(args: Sequence[str], cwd: str | Path, log: Callable[[str], object], *,
-           timeout: float | None = None, check: bool = True) -> Result:
-    """Run a long command, passing each output line to `log` as it is printed."""
-    env = tool_env()
+           timeout: float | None = None, check: bool = True,
+           env: dict[str, str] | None = None) -> Result:
+    """Run a long command, passing each output line to `log` as it is printed; `env` adds
+    variables to :func:`tool_env`."""
+    env = {**tool_env(), **(env or {})}
     argv = _argv(args, env)
     log(f"$ {' '.join(str(a) for a in args)}")
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,

@@ -162,3 +162,36 @@ def test_missing_image_is_named(problem, tmp_path):
     with pytest.raises(DatasetError, match="cannot read image .*nowhere"):
         run_evaluation(feats, pids, camids, paths, [(q, g)], {}, tmp_path / "m.json",
                        tmp_path / "r.json", tmp_path / "plots")
+
+
+def test_the_split_digest_names_exactly_what_is_measured(problem, tmp_path):
+    """Same images, labels and partitions: the same digest; any change to an image's
+    content, identity, camera or path, or to the partitions: another one. It is written to
+    the report when given."""
+    import pandas as pd
+
+    from clipreid.evaluation.protocols import split_digest
+
+    _, pids, camids, paths, partition = problem
+    test = pd.DataFrame({"path": [f"q/{i}.jpg" for i in range(len(pids))], "pid": pids,
+                         "camid": camids, "sha256": [f"{i:064x}" for i in range(len(pids))],
+                         "label": 0})
+    base = split_digest(test, [partition])
+    assert split_digest(test.copy(), [partition]) == base
+    assert split_digest(test.assign(label=1), [partition]) == base  # not a test label
+    changed = {
+        "content": test.assign(sha256=test["sha256"].where(test.index != 3, "f" * 64)),
+        "identity": test.assign(pid=np.where(test.index == 3, 99, pids)),
+        "camera": test.assign(camid=np.where(test.index == 3, 2, (camids + 1) % 3)),
+        "path": test.assign(path=test["path"].where(test.index != 3, "q/other.jpg")),
+    }
+    digests = {name: split_digest(frame, [partition]) for name, frame in changed.items()}
+    q, g = partition
+    digests["partition"] = split_digest(test, [(q[1:], np.sort(np.r_[g, q[0]]))])
+    digests["trials"] = split_digest(test, [partition, partition])
+    assert base not in digests.values() and len(set(digests.values())) == len(digests)
+
+    feats = problem[0]
+    run_evaluation(feats, pids, camids, paths, [partition], {}, tmp_path / "m.json",
+                   tmp_path / "r.json", tmp_path / "plots", test_split=base)
+    assert json.loads((tmp_path / "r.json").read_text())["test_split"] == base

@@ -2,7 +2,8 @@
 tests' orchestration config, and readers of what a flow run left behind.
 
 The throwaway project mirrors the real graph in miniature (prepare -> train -> evaluate,
-a metrics file with mAP) with stages that take milliseconds. Faults are injected through
+a metrics file with mAP that depends on the model's `quality` param and on the test data,
+a report naming the test split) with stages that take milliseconds. Faults are injected through
 the stage command itself: `steps.py` reads $PIPELINES_TEST_FAULTS (a folder) and fails
 the first N attempts of a stage, or sleeps, so retries and time limits go through the
 real `dvc repro -s` / `dvc exp run` path.
@@ -60,8 +61,15 @@ elif stage == "train":
     pathlib.Path("models/model.bin").write_text(f"quality {params['quality']}\\n{data}")
 elif stage == "evaluate":
     quality = float(pathlib.Path("models/model.bin").read_text().split()[1])
+    # The score depends on the model and on the test split: lines "scale <s>" in the
+    # data make it harder (s < 1) or easier (s > 1).
+    scale = 1.0
+    for line in pathlib.Path("data/prepared.txt").read_text().splitlines():
+        if line.startswith("scale "):
+            scale *= float(line.split()[1])
+    score = round(quality * scale, 6)
     pathlib.Path("metrics").mkdir(exist_ok=True)
-    json.dump({"mAP": quality, "rank1": min(1.0, quality + 0.1)},
+    json.dump({"mAP": score, "rank1": round(min(1.0, score + 0.1), 6)},
               open("metrics/evaluation.json", "w"))
     pathlib.Path("report").mkdir(exist_ok=True)  # the test split's identity
     split = hashlib.sha256(pathlib.Path("data/prepared.txt").read_bytes()).hexdigest()
@@ -172,3 +180,36 @@ def task_runs(flow_state) -> list:
 def runs_of(runs, name: str) -> list:
     """The task runs named `name` (a stage name, or e.g. `dvc-exp-run`)."""
     return [run for run in runs if run.name == name]
+
+
+def change_data(repo: Path, line: str = "img-3 pid-3 cam-3\n", commit: bool = True) -> None:
+    """New raw data arrives (and is committed to the branch, as a data update would be)."""
+    with open(repo / "raw" / "images.txt", "a") as f:
+        f.write(line)
+    if commit:
+        sh(["git", "commit", "-qam", "new images"], repo)
+
+
+def history(repo: Path) -> list[dict]:
+    """The retraining history of the project (empty when no run was recorded)."""
+    path = repo / "reports" / "retraining_history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def head(repo: Path) -> str:
+    return sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+
+
+def tracked_changes(repo: Path) -> str:
+    return sh(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout
+
+
+def latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))[0]

@@ -1,49 +1,18 @@
-"""The flows under Prefect's test harness, offline, on throwaway DVC projects: retries of a
-transient fault, time limits, a failing stage, champion vs challenger, skipping when the
-data did not change."""
+"""The pipeline flow under Prefect's test harness, offline, on throwaway DVC projects:
+retries of a transient fault, time limits, a failing stage. The retraining flow's tests are
+in test_pipelines_retraining.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from pipelines.retrain import retrain
 from pipelines.run_pipeline import METRICS_ARTIFACT, pipeline
-from pipelines_testkit import runs_of, sh, snapshot, task_runs, write_config
+from pipelines_testkit import (change_data, latest_artifact, runs_of, sh, task_runs,
+                               write_config)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-def change_data(repo: Path, line: str = "img-3 pid-3 cam-3\n", commit: bool = True) -> None:
-    """New raw data arrives (and is committed to the branch, as a data update would be)."""
-    with open(repo / "raw" / "images.txt", "a") as f:
-        f.write(line)
-    if commit:
-        sh(["git", "commit", "-qam", "new images"], repo)
-
-
-def history(repo: Path) -> list[dict]:
-    path = repo / "reports" / "retraining_history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def head(repo: Path) -> str:
-    return sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-
-
-def tracked_changes(repo: Path) -> str:
-    return sh(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout
-
-
-def latest_artifact(key: str):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        return client.read_latest_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))[0]
 
 
 def running(pid: int) -> bool:
@@ -105,102 +74,3 @@ def test_a_stage_over_its_time_limit_is_killed_and_fails_the_flow(champion, faul
     assert not runs_of(runs, "evaluate")  # a failed stage stops the run
     pid = int((faults / "train.pid").read_text())
     assert not running(pid)  # the stage command was killed with DVC, not orphaned
-
-
-# --- the retraining flow ----------------------------------------------------------------
-
-
-def test_unchanged_data_skips_training(champion, tmp_path):
-    before = snapshot(champion)
-    record = retrain(repo=str(champion), config_path=str(write_config(tmp_path / "c.yaml")))
-
-    assert record["decision"] == "skipped" and "data unchanged" in record["reason"]
-    assert record["experiment"] is None
-    assert sh(["git", "for-each-ref", "refs/exps"], champion).stdout == ""  # nothing ran
-    assert snapshot(champion) == before
-    assert [h["decision"] for h in history(champion)] == ["skipped"]
-
-
-def test_always_failing_stage_fails_the_flow_and_leaves_the_champion(champion, faults, tmp_path):
-    change_data(champion)
-    (faults / "train.fail").write_text("1000")
-    before, commit = snapshot(champion), head(champion)
-    config = write_config(tmp_path / "c.yaml")  # the experiment is retried once
-    state = retrain(repo=str(champion), config_path=str(config), return_state=True)
-
-    assert state.is_failed()
-    (experiment,) = runs_of(task_runs(state), "dvc-exp-run")
-    assert experiment.run_count == 2 and experiment.state_name == "Failed"
-    assert (faults / "train.attempts").read_text() == "2"
-    assert head(champion) == commit and snapshot(champion) == before
-    assert tracked_changes(champion) == ""
-    (line,) = history(champion)
-    assert line["decision"] == "failed" and "injected fault in train" in line["reason"]
-
-
-def test_worse_challenger_is_rejected_better_one_promoted(champion, faults, tmp_path):
-    change_data(champion)
-    config = str(write_config(tmp_path / "c.yaml",
-                              retraining={"experiment": {"retries": 2,
-                                                         "retry_delay_seconds": 0}}))
-    champion_files, champion_commit = snapshot(champion), head(champion)
-
-    # A worse challenger (mAP 0.3 < 0.5 - 0.01): rejected, nothing changes.
-    worse = retrain(repo=str(champion), overrides=["quality=0.3"], config_path=config)
-    assert worse["decision"] == "rejected" and "worse than the champion" in worse["reason"]
-    assert worse["metrics"]["mAP"] == 0.3 and worse["champion"]["mAP"] == 0.5
-    assert head(champion) == champion_commit
-    assert snapshot(champion) == champion_files and tracked_changes(champion) == ""
-
-    # A better one (mAP 0.7), after a transient fault twice in training: promoted.
-    (faults / "train.attempts").unlink()  # count this run's attempts only
-    (faults / "train.fail").write_text("2")
-    state = retrain(repo=str(champion), overrides=["quality=0.7"], config_path=config,
-                    return_state=True)
-    assert state.is_completed(), state.message
-    (experiment,) = runs_of(task_runs(state), "dvc-exp-run")
-    assert experiment.run_count == 3
-    better = state.result()
-    assert better["decision"] == "promoted", better
-    assert better["commit"] == head(champion) != champion_commit
-    committed = json.loads(sh(["git", "show", "HEAD:metrics/evaluation.json"], champion).stdout)
-    assert committed["mAP"] == 0.7
-    assert "quality: 0.7" in (champion / "params.yaml").read_text()
-    assert (champion / "models/model.bin").read_text().startswith("quality 0.7")
-    assert tracked_changes(champion) == ""
-    assert "up to date" in sh(["dvc", "status"], champion).stdout
-
-    # The promoted data and model are on the remote: a fresh clone pulls them.
-    clone = champion.parent / "clone"
-    sh(["git", "clone", "-q", champion, clone], champion.parent)
-    sh(["dvc", "pull", "-q"], clone)
-    assert (clone / "models/model.bin").read_text() == (champion / "models/model.bin").read_text()
-
-    lines = history(champion)
-    assert [h["decision"] for h in lines] == ["rejected", "promoted"]
-    assert [h["metrics"]["mAP"] for h in lines] == [0.3, 0.7]
-    assert lines[0]["experiment"] != lines[1]["experiment"]
-    assert all(h["time"] and h["experiment"].startswith("retrain-") for h in lines)
-    assert "worse than the champion" in lines[0]["reason"]
-    assert lines[1]["commit"] == head(champion) and lines[1]["pushed_to"] == "local"
-
-    # The new champion's data is what the branch records: the next run has nothing to do.
-    again = retrain(repo=str(champion), config_path=config)
-    assert again["decision"] == "skipped"
-    assert again["champion"]["mAP"] == 0.7
-
-
-def test_first_model_is_promoted_when_the_branch_has_no_champion(champion, tmp_path):
-    """A fresh project: nothing committed but the pipeline definition, an empty remote."""
-    sh(["git", "rm", "-q", "--cached", "dvc.lock", "metrics/evaluation.json"], champion)
-    sh(["git", "commit", "-qm", "no champion yet"], champion)
-    for path in ("dvc.lock", "metrics/evaluation.json", "models/model.bin"):
-        (champion / path).unlink()
-    state = retrain(repo=str(champion), config_path=str(write_config(tmp_path / "c.yaml")),
-                    return_state=True)
-    assert state.is_completed(), state.message
-    record = state.result()
-    assert record["decision"] == "promoted" and "first model" in record["reason"]
-    assert json.loads(sh(["git", "show", "HEAD:metrics/evaluation.json"],
-                         champion).stdout)["mAP"] == 0.5
-    assert sh(["git", "ls-files", "dvc.lock"], champion).stdout.strip() == "dvc.lock"

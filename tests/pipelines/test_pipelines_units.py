@@ -4,6 +4,7 @@ classification, the promotion rule, the command allow-list, and the package's bo
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pytest
 import yaml
 
 from pipelines_testkit import ROOT, sh
-from pipelines.champion import decide
+from pipelines.champion import MetricUnreadable, best_promoted, decide, metric_value
 from pipelines.commands import ALLOWED_TOOLS, CommandError, query, stream
 from pipelines.graph import parse_dot, stage_order, topological_order
+from pipelines.guard import dirty_files
+from pipelines.reporting import unpushed_promotions
 from pipelines.settings import DEFAULT_CONFIG, TaskPolicy, load_settings
 from pipelines.status import classify_status
 
@@ -44,6 +47,9 @@ def test_stage_policy_is_the_defaults_with_the_stage_keys_on_top(tmp_path):
     ({"stages": {"train": {"retry": 1}}}, "unknown key"),
     ({"retraining": {"tolerence": 0.1}}, "unknown key"),
     ({"retraining": {"tolerance": -1}}, "tolerance"),
+    ({"retraining": {"floor_margin": -0.1}}, "floor_margin"),
+    ({"retraining": {"interval_seconds": 0}}, "interval_seconds"),
+    ({"retraining": {"champion_model": []}}, "champion_model"),
     ({"stage_defaults": {"retries": -1}}, "retries"),
     ({"shedule": {}}, "unknown top-level"),
 ])
@@ -157,19 +163,81 @@ def test_a_data_stage_code_change_is_no_data_change():
 # --- promotion rule ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("champion, challenger, promote", [
-    ({"mAP": 0.50}, {"mAP": 0.60}, True),     # better
-    ({"mAP": 0.50}, {"mAP": 0.50}, True),     # equal
-    ({"mAP": 0.50}, {"mAP": 0.495}, True),    # worse, within the tolerance
-    ({"mAP": 0.50}, {"mAP": 0.48}, False),    # worse by more than the tolerance
-    (None, {"mAP": 0.1}, True),               # no champion yet: the first model
-    ({"mAP": 0.50}, {"rank1": 0.9}, False),   # the challenger lacks the metric
-    ({"mAP": 0.50}, {"mAP": float("nan")}, False),
+@pytest.mark.parametrize("challenger, champion, floor, promote", [
+    (0.60, 0.50, None, True),     # better
+    (0.50, 0.50, None, True),     # equal
+    (0.495, 0.50, None, True),    # worse, within the tolerance
+    (0.48, 0.50, None, False),    # worse by more than the tolerance
+    (0.10, None, None, True),     # no champion yet: the first model
+    (0.495, 0.50, 0.499, False),  # within the tolerance, below the floor
+    (0.499, 0.50, 0.499, True),   # at the floor
+    (0.30, None, 0.40, False),    # no champion to compare, but a floor
 ])
-def test_promotion_rule(champion, challenger, promote):
-    decision = decide(champion, challenger, "mAP", 0.01)
+def test_promotion_rule(challenger, champion, floor, promote):
+    decision = decide(challenger, champion, floor, "mAP", 0.01)
     assert decision.promote is promote
-    assert decision.reason
+    assert decision.reason.startswith("mAP") and ("floor" in decision.reason) == (floor is not None)
+
+
+def test_best_promoted_reads_promotions_and_rescored_champions_of_the_same_split():
+    history = [
+        {"decision": "promoted", "split": "a", "challenger": {"mAP": 0.5}},
+        {"decision": "rejected", "split": "a", "challenger": {"mAP": 0.9},  # not promoted
+         "champion_rescored": {"mAP": 0.52}},
+        {"decision": "promoted-not-pushed", "split": "a", "challenger": {"mAP": 0.51}},
+        {"decision": "promoted", "split": "b", "challenger": {"mAP": 0.8}},  # another split
+        {"decision": "skipped", "split": None, "challenger": None},
+        {"decision": "promoted", "split": "a", "challenger": {"mAP": float("nan")}},
+    ]
+    assert best_promoted(history, "a", "mAP") == 0.52
+    assert best_promoted(history, "b", "mAP") == 0.8
+    assert best_promoted(history, "c", "mAP") is None
+    assert best_promoted(history, None, "mAP") is None  # no split identity: no floor
+
+
+def test_unpushed_promotions_until_a_later_run_pushed_them():
+    history = [{"decision": "promoted-not-pushed", "commit": "c1"},
+               {"decision": "skipped"},
+               {"decision": "promoted-not-pushed", "commit": "c2"}]
+    assert unpushed_promotions(history) == ["c1", "c2"]
+    assert unpushed_promotions([*history, {"decision": "skipped",
+                                           "completed_push": ["c1", "c2"]}]) == []
+    assert unpushed_promotions([{"decision": "promoted", "commit": "c3"}]) == []
+
+
+@pytest.mark.parametrize("metrics, message", [
+    ({"mAP": 0.5}, None),
+    ({"mAP": 1}, None),
+    ({"test": {"mAP": 0.5}}, "missing"),
+    ({"mAP": float("nan")}, "not a finite number"),
+    ({"mAP": float("inf")}, "not a finite number"),
+    ({"mAP": None}, "None, not a number"),
+    ({"mAP": True}, "True, not a number"),
+    ({"mAP": "0.5"}, "'0.5', not a number"),
+])
+def test_metric_value_accepts_only_finite_numbers(metrics, message):
+    if message is None:
+        assert metric_value(metrics, "mAP", "f") == float(metrics["mAP"])
+    else:
+        with pytest.raises(MetricUnreadable, match=f"^f: mAP is .*{re.escape(message)}"):
+            metric_value(metrics, "mAP", "f")
+
+
+def test_dirty_files_names_modified_staged_and_renamed_tracked_files(tmp_path):
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": __import__("os").environ["PATH"]}
+    for name in ("a.txt", "b.txt", "c d.txt"):
+        (tmp_path / name).write_text(name)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    assert dirty_files(tmp_path) == []
+    (tmp_path / "a.txt").write_text("changed")
+    subprocess.run(["git", "mv", "b.txt", "e.txt"], cwd=tmp_path, env=env, check=True)
+    (tmp_path / "untracked.txt").write_text("not tracked: not dirty")
+    (tmp_path / "c d.txt").write_text("changed too")
+    assert sorted(dirty_files(tmp_path)) == ["a.txt", "c d.txt", "e.txt"]
 
 
 # --- commands and the package boundary --------------------------------------------------

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -52,4 +54,21 @@ def test_partitions(manifest: pd.DataFrame, trials: TrialsConfig,
     return test, [(np.flatnonzero(is_query), np.flatnonzero(~is_query))]
 
 
-test_partitions.__test__ = False  # not a pytest test, despite its name
+test_partitions.__test__ = False
+
+SPLIT_COLUMNS = ("path", "pid", "camid", "sha256")
+
+
+def split_digest(test: pd.DataFrame, partitions: list[Partition]) -> str:
+    """The identity of a test split: SHA-256 of what the metrics are measured on, i.e. each
+    test image (path, identity, camera, and its content's SHA-256 where the manifest has
+    it, as the validated manifest does) and the query/gallery partitions. Two evaluations
+    with the same digest score the same images against the same ground truth."""
+    digest = hashlib.sha256()
+    columns = [c for c in SPLIT_COLUMNS if c in test.columns]
+    digest.update(test[columns].to_csv(index=False, lineterminator="\n").encode())
+    for query, gallery in partitions:
+        for part in (query, gallery):
+            digest.update(np.asarray(part, dtype=np.int64).tobytes())
+            digest.update(b"|")
+    return digest.hexdigest()  # not a pytest test, despite its name

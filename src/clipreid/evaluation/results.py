@@ -101,7 +101,7 @@ def _rank_lists(which: np.ndarray, result, qf, gf, q_pids, g_pids, q_cams, g_cam
 
 def run_evaluation(features, pids, camids, paths, partitions, settings: EvaluationConfig,
                    metrics_path: str | os.PathLike, report_path: str | os.PathLike,
-                   plots_dir: str | os.PathLike) -> dict:
+                   plots_dir: str | os.PathLike, test_split: str | None = None) -> dict:
     """Evaluate test features under the Market protocol; write metrics, report and plots.
 
     ``features`` (N, D) of all test images (query and gallery), ``pids``/``camids`` (N,)
@@ -113,7 +113,9 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     ``rank5``, ``rank10``, ``mINP`` (fractions, means over partitions), and the same with
     ``_rerank`` / ``_qe`` when re-ranking / query expansion are enabled. Writes
     ``report_path`` (JSON, not a metric): counts (``num_partitions``, ``num_queries``,
-    ``num_valid_queries``) and, with several partitions, ``std`` per metric. Writes into
+    ``num_valid_queries``), with several partitions ``std`` per metric, and ``test_split``
+    (the split's identity, e.g. :func:`~clipreid.evaluation.protocols.split_digest`) when
+    given. Writes into
     ``plots_dir`` (replaced as a whole): ``cmc.csv`` (rank, cmc, and cmc_rerank / cmc_qe
     when enabled), ``cmc.png``, ``distance_hist.csv`` (distance, positive, negative),
     ``distance_hist.png``, ``ranklist_best.png`` and ``ranklist_worst.png``. Histogram and
@@ -166,6 +168,8 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     }
     if spread:
         report["std"] = spread
+    if test_split is not None:
+        report["test_split"] = test_split
 
     _write_plots(plots_dir, variants, first, pids, camids, paths, settings)
     write_json(report_path, report)

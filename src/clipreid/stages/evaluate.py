@@ -8,7 +8,7 @@ import logging
 from clipreid.config.schema import Params
 from clipreid.dataset.manifest import image_paths, load_manifest
 from clipreid.evaluation import run_evaluation
-from clipreid.evaluation.protocols import test_partitions
+from clipreid.evaluation.protocols import split_digest, test_partitions
 from clipreid.features import test_features
 from clipreid.model.saved import load_reid_model
 from clipreid.runtime import resolve_device
@@ -35,6 +35,7 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
     settings = dataclasses.replace(settings, remove_same_camera=bool(
         settings.remove_same_camera and params.dataset.num_cameras > 1))
     metrics = run_evaluation(feats, test["pid"].to_numpy(), test["camid"].to_numpy(), paths,
-                             partitions, settings, metrics_path, report_path, plots_dir)
+                             partitions, settings, metrics_path, report_path, plots_dir,
+                             test_split=split_digest(test, partitions))
     log.info("evaluation: %s", metrics)
     return metrics
