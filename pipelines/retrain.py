@@ -282,7 +282,6 @@ def _run(root: Path, cfg: Retraining, name: str, overrides: list[str], force: bo
          dry_run: bool, record: dict) -> dict:
     """The steps of the flow; fills `record` in as it goes."""
     logger = get_run_logger()
-    repo = str(root)
     champion, remote, history = _prepare(root, cfg, overrides, force, dry_run, record)
     if champion is None:
         return record

@@ -201,12 +201,18 @@ def test_a_second_run_stops_at_once_while_one_holds_the_lock(champion, config):
     assert experiments(champion) == "" and history(champion) == []
 
 
-def test_the_lock_of_a_run_that_died_is_taken_over(champion, config):
-    lock_path(champion).write_text('{"pid": 999999, "flow_run": "killed"}')  # no flock held
+def test_the_lock_and_scratch_of_a_run_that_died_are_taken_over(champion, config):
+    """A run killed while it re-scored the champion leaves its lock note (no flock: the
+    kernel released it) and its scratch worktree; the next run takes both over."""
+    lock_path(champion).write_text('{"pid": 999999, "flow_run": "killed"}')
+    scratch = champion / ".dvc" / "tmp" / "clipreid-rescore-killed"
+    sh(["git", "worktree", "add", "-q", "--detach", scratch / "tree", "HEAD"], champion)
     record = retrain(repo=str(champion), config_path=config)
     assert record["decision"] == "skipped"
     assert record["took_over_lock"]["flow_run"] == "killed"
     assert lock_path(champion).read_text() == ""  # released cleanly
+    assert not scratch.exists()
+    assert sh(["git", "worktree", "list"], champion).stdout.count("\n") == 1
 
 
 # --- promotion completes ----------------------------------------------------------------
