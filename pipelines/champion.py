@@ -64,9 +64,10 @@ def metrics_at(repo: str | Path, rev: str | None, path: str) -> dict | None:
 
 def metric_value(metrics: dict, metric: str, where: str) -> float:
     """`metrics[metric]` as a finite number, or an error naming `where` it was read."""
-    value = flatten(metrics).get(metric)
+    flat = flatten(metrics)
+    value = flat.get(metric)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        found = "missing" if metric not in flatten(metrics) else f"{value!r}, not a number"
+        found = "missing" if metric not in flat else f"{value!r}, not a number"
         raise MetricUnreadable(f"{where}: {metric} is {found}")
     if not math.isfinite(value):
         raise MetricUnreadable(f"{where}: {metric} is {value!r}, not a finite number")
@@ -78,8 +79,12 @@ def locked_outputs(repo: str | Path, rev: str) -> set[str]:
     text = file_at(repo, rev, "dvc.lock")
     if text is None:
         return set()
-    stages = (yaml.safe_load(text) or {}).get("stages") or {}
-    return {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
+    try:
+        stages = (yaml.safe_load(text) or {}).get("stages") or {}
+        return {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
+        raise MetricUnreadable(f"dvc.lock at commit {rev[:12]} cannot be read ({exc}); "
+                               "restore it from an earlier commit and commit the fix") from None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,14 @@ def scratch_dir(repo: Path, name: str) -> Path:
     return repo / SCRATCH / f"{SCRATCH_PREFIX}{name}"
 
 
+def remove_worktree(repo: Path, tree: Path) -> None:
+    """Remove the scratch git worktree `tree` and git's record of it."""
+    if tree.exists():
+        query(["git", "worktree", "remove", "--force", str(tree)], repo, check=False)
+        shutil.rmtree(tree, ignore_errors=True)
+    query(["git", "worktree", "prune"], repo, check=False)
+
+
 def remove_scratch(repo: Path, folder: Path | None = None) -> list[str]:
     """Remove `folder` (default: every rescoring scratch folder) and its git worktree;
     returns what was removed."""
@@ -45,30 +53,40 @@ def remove_scratch(repo: Path, folder: Path | None = None) -> list[str]:
     for path in folders:
         if not path.exists():
             continue
-        tree = path / "tree"
-        if tree.exists():
-            query(["git", "worktree", "remove", "--force", str(tree)], repo, check=False)
+        remove_worktree(repo, path / "tree")
         shutil.rmtree(path, ignore_errors=True)
         removed.append(str(path))
     query(["git", "worktree", "prune"], repo, check=False)
     return removed
 
 
+# What `dvc get` says when the file is in neither the cache nor the remote.
+MISSING_MARKERS = ("no storage files available", "missing cache files", "not in cache")
+
+
 def fetch_champion_model(repo: Path, commit: str, files: tuple[str, ...], dest: Path,
-                         timeout: float | None) -> None:
-    """`dvc get` each of the champion's model `files` at `commit` into `dest`."""
+                         remote: str | None, timeout: float | None) -> None:
+    """`dvc get` each of the champion's model `files` at `commit` into `dest`, from the
+    DVC cache or `remote` (None: the project's default remote). A file found nowhere
+    raises ChampionModelMissing; any other failure (network, credentials) CommandError."""
     for path in files:
         target = dest / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        result = query(["dvc", "get", str(repo), path, "--rev", commit, "-o", str(target),
-                        "--force"], repo, timeout=timeout, check=False)
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()
-            raise ChampionModelMissing(
-                f"the champion's {path} (commit {commit[:12]}) is in neither the DVC cache "
-                f"nor the remote ({detail[-1] if detail else 'dvc get failed'}); restore it "
-                "(`dvc push` from a machine that has it), or retrain with force=True to "
-                "promote without comparing with the champion")
+        args = ["dvc", "get", str(repo), path, "--rev", commit, "-o", str(target), "--force"]
+        if remote:
+            args += ["--remote", remote]
+        result = query(args, repo, timeout=timeout, check=False)
+        if result.returncode == 0:
+            continue
+        output = (result.stderr or result.stdout).strip()
+        if not any(marker in output.lower() for marker in MISSING_MARKERS):
+            raise CommandError(args, result.returncode, output)
+        detail = output.splitlines()
+        raise ChampionModelMissing(
+            f"the champion's {path} (commit {commit[:12]}) is in neither the DVC cache "
+            f"nor the remote ({detail[0] if detail else 'dvc get failed'}); restore it "
+            "(`dvc push` from a machine that has it), or retrain with force=True to "
+            "promote without comparing with the champion")
 
 
 def split_of(text: str | None, path: str, key: str, where: str) -> str | None:
@@ -87,7 +105,9 @@ def rescore(repo: Path, exp_commit: str, exp_name: str, model_dir: Path, stage: 
     scratch = model_dir.parent
     tree = scratch / "tree"
     try:
-        query(["git", "worktree", "add", "--detach", "-q", str(tree), exp_commit], repo)
+        # No hooks of the user's (nor DVC's post-checkout hook) in the scratch tree.
+        query(["git", "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "-q",
+               str(tree), exp_commit], repo)
         cache = query(["dvc", "cache", "dir"], repo).stdout.strip()
         query(["dvc", "config", "--local", "cache.dir", cache], tree)
         stream(["dvc", "checkout", "--with-deps", stage], tree, log, timeout=timeout)
@@ -96,6 +116,8 @@ def rescore(repo: Path, exp_commit: str, exp_name: str, model_dir: Path, stage: 
             target.unlink(missing_ok=True)  # never write through a link into the cache
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        for path in (metrics_file, split_file):  # git-tracked: the challenger's, until
+            (tree / path).unlink(missing_ok=True)  # the evaluation writes the champion's
         # The worktree's params.yaml is the experiment's own, composed by `dvc exp run`
         # from conf/ and its -S overrides: DVC_EXP_NAME tells the stage so, as DVC does.
         stream(["dvc", "repro", "--single-item", "--force", stage], tree, log,
@@ -110,10 +132,7 @@ def rescore(repo: Path, exp_commit: str, exp_name: str, model_dir: Path, stage: 
                          split_file, split_key, where)
         return metrics, split
     finally:  # the champion's files stay in `model_dir` for a retry of this task
-        if tree.exists():
-            query(["git", "worktree", "remove", "--force", str(tree)], repo, check=False)
-            shutil.rmtree(tree, ignore_errors=True)
-        query(["git", "worktree", "prune"], repo, check=False)
+        remove_worktree(repo, tree)
 
 
 def challenger_split(repo: Path, exp_commit: str, split_file: str, key: str) -> str | None:

@@ -71,7 +71,9 @@ def dvc_remote(repo: str, name: str | None) -> str | None:
     if name:
         listed = query(["dvc", "remote", "list"], repo).stdout.split("\n")
         if name not in {line.split()[0] for line in listed if line.strip()}:
-            raise ValueError(f"DVC remote {name!r} is not configured in {repo}")
+            raise ValueError(f"DVC remote {name!r} (retraining.remote of the orchestration "
+                             f"config) is not configured in {repo}: set it to one that "
+                             "`dvc remote list` shows, or to null for the default remote")
         return name
     result = query(["dvc", "remote", "default"], repo, check=False)
     if result.returncode != 0:  # "No default remote set"
@@ -95,9 +97,9 @@ def push(repo: str, remote: str, timeout_seconds: float | None) -> None:
 
 @task(cache_policy=NO_CACHE)
 def fetch_champion(repo: str, commit: str, files: tuple[str, ...], dest: str,
-                   timeout_seconds: float | None) -> None:
+                   remote: str | None, timeout_seconds: float | None) -> None:
     """The champion's model files from the DVC cache or remote (pipelines/rescore.py)."""
-    fetch_champion_model(Path(repo), commit, files, Path(dest), timeout_seconds)
+    fetch_champion_model(Path(repo), commit, files, Path(dest), remote, timeout_seconds)
 
 
 @task(cache_policy=NO_CACHE)
@@ -165,9 +167,16 @@ def promote(repo: str, name: str, exp_commit: str, overrides: list[str], message
         if not query(["git", "config", "user.email"], repo, check=False).stdout.strip():
             identity = ["-c", f"user.name={cfg.git_name}", "-c", f"user.email={cfg.git_email}"]
         query(["git", *identity, "commit", "-q", "-m", message], repo)
-    except BaseException:
-        query(["git", "reset", "-q", "--hard", "HEAD"], repo, check=False)
-        query(["dvc", "checkout", "--force"], repo, check=False, timeout=3600)
+    except BaseException as exc:  # back to HEAD; the tree was clean when promote started
+        try:
+            query(["git", "reset", "-q", "--hard", "HEAD"], repo)
+            if changed:  # files the experiment added (untracked at HEAD)
+                query(["git", "clean", "-fdq", "--", *changed], repo)
+            query(["dvc", "checkout", "--force"], repo, timeout=3600)
+        except Exception as error:
+            raise RuntimeError(f"the promotion failed ({exc}) and restoring HEAD failed "
+                               f"too: {error}; restore it by hand (`git reset --hard HEAD "
+                               f"&& dvc checkout --force`)") from exc
         raise
     untracked = query(["git", "ls-files", "--others", "--exclude-standard", "--directory"],
                       repo).stdout.split()
@@ -201,6 +210,17 @@ def reasons_to_train(status, champion: Champion, overrides: list[str], force: bo
         reasons.append(f"no champion: dvc.lock at {champion.commit[:12]} records no "
                        f"{', '.join(cfg.champion_model)}")
     return reasons
+
+
+def _moved_since(root: Path, commit: str) -> str | None:
+    """What changed in the checkout since the run started from `commit`, or None."""
+    head = head_commit(root)
+    if head != commit:
+        return f"the branch moved from {commit[:12]} to {(head or '-')[:12]}"
+    dirty = dirty_files(root)
+    if dirty:
+        return f"tracked files were changed ({', '.join(dirty)})"
+    return None
 
 
 def _reject(record: dict, reason: str) -> dict:
@@ -305,7 +325,7 @@ def _train_and_decide(root: Path, cfg: Retraining, name: str, overrides: list[st
     if champion.exists:
         try:
             _with_policy(fetch_champion, cfg.transfer, "fetch-champion-model")(
-                repo, champion.commit, cfg.champion_model, str(model_dir),
+                repo, champion.commit, cfg.champion_model, str(model_dir), remote,
                 cfg.transfer.timeout_seconds)
         except ChampionModelMissing as exc:
             if not force:
@@ -329,10 +349,10 @@ def _train_and_decide(root: Path, cfg: Retraining, name: str, overrides: list[st
         try:
             metrics, split = _with_policy(rescore_champion, cfg.rescore, "rescore-champion")(
                 repo, exp_commit, name, str(model_dir), cfg)
-            record["champion_rescored"] = metrics
             if split != record["split"]:
                 raise MetricUnreadable(f"the champion was re-scored on test split {split}, "
                                        f"the challenger on {record['split']}")
+            record["champion_rescored"] = metrics  # only a score of this split
             rescored = metric_value(metrics, cfg.metric, "the champion re-scored")
         except Exception as exc:  # fail closed: no comparison, no promotion
             if not force:
@@ -347,11 +367,18 @@ def _train_and_decide(root: Path, cfg: Retraining, name: str, overrides: list[st
                        else round(best - cfg.floor_margin, 10))
     decision = decide(value, rescored, record["floor"], cfg.metric, cfg.tolerance)
     record["reason"] = decision.reason
+    if record["split"] is None and cfg.floor_margin is not None:
+        record["reason"] += (f"; no floor: {cfg.split_file} of the experiment names no "
+                             f"test split ({cfg.split_key})")
     if unavailable:
         record["reason"] = (f"forced without the champion's comparison ({unavailable}); "
-                            + decision.reason)
+                            + record["reason"])
     if not decision.promote:
         return _reject(record, record["reason"])
+    moved = _moved_since(root, champion.commit)
+    if moved:  # promoting now would undo or absorb what someone did during the run
+        return _reject(record, f"not promoted although it qualified ({record['reason']}): "
+                               f"{moved} while it trained; run again")
 
     message = (f"Promote retraining experiment {name}\n\n{record['reason']}\n"
                f"Triggered by: {'; '.join(record['reasons'])}\n"
@@ -417,9 +444,13 @@ def retrain(repo: str | None = None, overrides: list[str] | None = None, force: 
 def dry_run_summary(record: dict) -> str:
     """What a dry run found, for the terminal."""
     committed = record.get("champion_committed")
-    champion = (f"commit {record['champion_commit'][:12]}, committed metrics {committed}"
-                if committed else
-                f"none (commit {(record.get('champion_commit') or '-')[:12]} has no model)")
+    commit = (record.get("champion_commit") or "-")[:12]
+    if committed:
+        champion = f"commit {commit}, committed metrics {committed}"
+    elif record["decision"] == "rejected":  # its metric cannot be read
+        champion = f"commit {commit}: {record['reason']}"
+    else:
+        champion = f"none (commit {commit} has no model)"
     lines = [f"dry run: {record['reason']}",
              f"champion: {champion}",
              f"overrides: {' '.join(record['overrides']) or '(none)'}"]

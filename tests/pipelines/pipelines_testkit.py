@@ -45,6 +45,10 @@ if faults:
     fail = folder / f"{stage}.fail"
     if fail.exists() and attempt <= int(fail.read_text()):
         sys.exit(f"injected fault in {stage}, attempt {attempt}")
+    hook = folder / f"{stage}.run"  # a shell command run during the stage
+    if hook.exists():
+        import subprocess
+        subprocess.run(hook.read_text(), shell=True, check=True)
     sleep = folder / f"{stage}.sleep"
     if sleep.exists():
         (folder / f"{stage}.pid").write_text(str(os.getpid()))

@@ -189,6 +189,20 @@ def test_uncommitted_tracked_changes_stop_the_run_naming_them(champion, config):
     assert line["decision"] == "failed" and "README.md" in line["reason"]
 
 
+def test_an_edit_made_while_it_trains_is_neither_committed_nor_lost(champion, config, faults):
+    """Someone edits a tracked file while the experiment trains: the qualifying challenger
+    is not promoted (the commit would absorb the edit), and the edit survives."""
+    commit_file(champion, "README.md", "# project\n")
+    commit = head(champion)
+    (faults / "train.run").write_text(f"echo 'edited during training' >> {champion}/README.md")
+    record = retrain(repo=str(champion), overrides=["quality=0.9"], config_path=config)
+    assert record["decision"] == "rejected", record
+    assert "tracked files were changed (README.md) while it trained" in record["reason"]
+    assert record["challenger"]["mAP"] == 0.9  # it qualified
+    assert head(champion) == commit
+    assert (champion / "README.md").read_text() == "# project\nedited during training\n"
+
+
 def test_a_second_run_stops_at_once_while_one_holds_the_lock(champion, config):
     with open(lock_path(champion), "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
