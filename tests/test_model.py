@@ -212,3 +212,25 @@ def test_sie_adds_scaled_camera_embedding_to_class_token(tiny_vit_cfg):
     assert not torch.allclose(f[0], f[1])  # same image, other camera, other descriptor
     with pytest.raises(ValueError, match="camera id"):
         model.test_features(x)
+
+
+@pytest.mark.parametrize("coefficient", [0.5, 3.0])
+def test_the_sie_coefficient_scales_the_camera_embedding(tiny_vit_cfg, coefficient):
+    """Coefficient c on embedding E gives the features of coefficient 1 on c * E, and not
+    those of coefficient 1 on E (3.0 is the official configs' default; their README's
+    commands use 1.0)."""
+    tiny_vit_cfg["sie"] = {"enabled": True, "coefficient": coefficient}
+    scaled = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=4)
+    assert scaled.sie_coefficient == coefficient
+    tiny_vit_cfg["sie"] = {"enabled": True, "coefficient": 1.0}
+    unit = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=4)
+    unit.load_state_dict(scaled.state_dict())
+    x, camids = torch.randn(3, 3, 64, 32), torch.tensor([0, 2, 3])
+    scaled.eval(), unit.eval()
+    with torch.no_grad():
+        got = scaled.test_features(x, camids)
+        unscaled = unit.test_features(x, camids)
+        unit.camera_embedding.mul_(coefficient)
+        expected = unit.test_features(x, camids)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(got, unscaled, atol=1e-4)
