@@ -195,3 +195,42 @@ def test_the_split_digest_names_exactly_what_is_measured(problem, tmp_path):
     run_evaluation(feats, pids, camids, paths, [partition], {}, tmp_path / "m.json",
                    tmp_path / "r.json", tmp_path / "plots", test_split=base)
     assert json.loads((tmp_path / "r.json").read_text())["test_split"] == base
+
+
+def test_evaluation_extracts_fp32_features_unless_amp_is_asked(monkeypatch):
+    """`evaluation.amp` is off by default (fp32 test features, as the official code), and
+    the evaluate stage passes it to the feature extraction (float16 autocast on CUDA)."""
+    import torch
+
+    from clipreid.config.schema import Params
+    from clipreid.stages import evaluate as stage
+
+    assert from_dict(EvaluationConfig, {}).amp is False
+    assert Params.__dataclass_fields__["evaluation"].default_factory().amp is False
+
+    class Model(torch.nn.Module):
+        def test_features(self, images, camids=None):
+            return images
+
+    passed = {}
+    monkeypatch.setattr(stage, "load_manifest", lambda path: None)
+    monkeypatch.setattr(stage, "test_partitions", lambda *a: (FakeTest(), []))
+    monkeypatch.setattr(stage, "load_reid_model", lambda *a: Model())
+    monkeypatch.setattr(stage, "image_paths", lambda test, root: ["a.png"])
+    monkeypatch.setattr(stage, "split_digest", lambda *a: "digest")
+    monkeypatch.setattr(stage, "run_evaluation", lambda *a, **k: {})
+    monkeypatch.setattr(stage, "test_features",
+                        lambda *a, **k: passed.update(amp=k.get("amp")))
+    for amp in (False, True):
+        params = Params(evaluation=EvaluationConfig(amp=amp))
+        stage.run(params)
+        assert passed["amp"] is amp
+
+
+class FakeTest(dict):
+    """The columns the evaluate stage reads from the test rows."""
+
+    def __init__(self):
+        import pandas as pd
+
+        super().__init__(pid=pd.Series([1]), camid=pd.Series([0]))

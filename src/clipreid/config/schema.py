@@ -344,6 +344,7 @@ class TrialsConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     batch_size: int = spec(128, ge=1)
+    amp: bool = False
     distance: Literal["euclidean", "cosine"] = "euclidean"
     max_rank: int = spec(50, ge=10)
     block_size: int | None = spec(None, ge=1)

@@ -29,7 +29,7 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
     paths = image_paths(test, params.dataset.root)
     feats = test_features(model.to(device), paths, test["camid"].tolist(),
                           params.model.input_size, settings.batch_size, device,
-                          params.num_workers)
+                          params.num_workers, amp=settings.amp)
     # Data sets without camera labels (VehicleID: camid 0 throughout) keep same-camera
     # matches, or no match would be left.
     settings = dataclasses.replace(settings, remove_same_camera=bool(
