@@ -85,8 +85,9 @@ def fetch_champion_model(repo: Path, commit: str, files: tuple[str, ...], dest: 
         raise ChampionModelMissing(
             f"the champion's {path} (commit {commit[:12]}) is in neither the DVC cache "
             f"nor the remote ({detail[0] if detail else 'dvc get failed'}); restore it "
-            "(`dvc push` from a machine that has it), or retrain with force=True to "
-            "promote without comparing with the champion")
+            "(`dvc push` from a machine that has it, or `dvc repro` of that commit, which "
+            "re-creates it), or retrain with --force (force=True) to promote without "
+            "comparing with the champion")
 
 
 def split_of(text: str | None, path: str, key: str, where: str) -> str | None:

@@ -197,15 +197,17 @@ def _finish(record: dict, root: Path, cfg: Retraining) -> dict:
 
 
 def reasons_to_train(status, champion: Champion, overrides: list[str], force: bool,
-                     cfg: Retraining) -> list[str]:
-    """Why this run trains; empty when it has nothing to do."""
+                     cfg: Retraining, pulled: bool = True) -> list[str]:
+    """Why this run trains; empty when it has nothing to do. `pulled`: whether the remote
+    was pulled first (a dry run pulls nothing)."""
     reasons = ["forced (force=True)"] if force else []
     reasons += status.data_changes
     if overrides:
         reasons.append(f"overrides: {' '.join(overrides)}")
     if status.missing_outputs:
-        reasons.append("outputs missing from workspace, cache and remote: "
-                       + ", ".join(status.missing_outputs))
+        where = ("workspace, cache and remote" if pulled else
+                 "workspace and cache (a dry run does not look at the remote)")
+        reasons.append(f"outputs missing from {where}: " + ", ".join(status.missing_outputs))
     if not champion.exists:
         reasons.append(f"no champion: dvc.lock at {champion.commit[:12]} records no "
                        f"{', '.join(cfg.champion_model)}")
@@ -278,7 +280,8 @@ def _prepare(root: Path, cfg: Retraining, overrides: list[str], force: bool, dry
     record["data_changes"] = status.data_changes
     record["code_changes"] = status.code_changes
     record["missing_outputs"] = status.missing_outputs
-    record["reasons"] = reasons_to_train(status, champion, overrides, force, cfg)
+    record["reasons"] = reasons_to_train(status, champion, overrides, force, cfg,
+                                         pulled=not dry_run)
     if dry_run:
         record["decision"] = "dry-run"
         record["reason"] = ("would train: " + "; ".join(record["reasons"])
