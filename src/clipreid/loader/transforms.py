@@ -12,10 +12,12 @@ STD = (0.5, 0.5, 0.5)
 
 
 def test_transform(size: Sequence[int]) -> T.Compose:
-    """Resize to (H, W) with bicubic interpolation, then normalise (mean 0.5, std 0.5)."""
+    """Resize to (H, W) with bilinear interpolation (torchvision's default, which the
+    official test transform uses; training resizes bicubic), then normalise (mean 0.5,
+    std 0.5). The stage-1 feature cache, evaluation and export all use it."""
     return T.Compose(
         [
-            T.Resize(tuple(size), interpolation=InterpolationMode.BICUBIC),
+            T.Resize(tuple(size), interpolation=InterpolationMode.BILINEAR),
             T.ToTensor(),
             T.Normalize(MEAN, STD),
         ]
