@@ -94,9 +94,10 @@ DVC_YAML = {
     }
 }
 
-# Orchestration config of the tests: no waiting between attempts.
+# Orchestration config of the tests: no waiting between attempts, no time limits (a test
+# that checks time limits sets its own).
 TEST_CONFIG = {
-    "stage_defaults": {"retries": 2, "retry_delay_seconds": 0, "timeout_seconds": 300},
+    "stage_defaults": {"retries": 2, "retry_delay_seconds": 0, "timeout_seconds": None},
     "stages": {},
     "retraining": {
         "cron": "0 3 * * 1", "timezone": "UTC", "interval_seconds": None,
@@ -106,9 +107,9 @@ TEST_CONFIG = {
         "champion_model": ["models/model.bin"], "split_file": "report/evaluation.json",
         "split_key": "test_split",
         "history": "reports/retraining_history.jsonl", "remote": None,
-        "experiment": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": 300},
-        "rescore": {"retries": 0, "retry_delay_seconds": 0, "timeout_seconds": 300},
-        "transfer": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": 300},
+        "experiment": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": None},
+        "rescore": {"retries": 0, "retry_delay_seconds": 0, "timeout_seconds": None},
+        "transfer": {"retries": 1, "retry_delay_seconds": 0, "timeout_seconds": None},
     },
 }
 

@@ -7,7 +7,8 @@ records it -> `prefect deployment run` from another process, executed too -> the
 work pool route: `prefect work-pool create`, `prefect deploy --prefect-file
 pipelines/prefect.yaml`, the deployment read back, and a run executed by `prefect worker
 start --run-once`. Every process started here is stopped at the end (process groups and
-their descendants). Waits poll with generous deadlines; nothing asserts a duration.
+their descendants). Waits poll until the awaited thing happens, or fail as soon as a
+process it depends on has exited (with that process's log); no wait has a time limit.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from pipelines.serve import schedule_of
 from pipelines.settings import load_settings
 from pipelines_testkit import ROOT, write_config
 
-DEADLINE = 240  # seconds; a loaded 2-core machine is slow, never a measured limit
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 FLOW = "clipreid-retraining"
 
@@ -63,7 +63,7 @@ class Processes:
     def run(self, name: str, args: list, check: bool = True, **env) -> str:
         """Run a command to its end; its output, or (check) a failure with it."""
         proc = subprocess.run([str(a) for a in args], cwd=ROOT, env={**self.env, **env},
-                              capture_output=True, text=True, timeout=DEADLINE)
+                              capture_output=True, text=True)
         (self.logs / f"{name}.log").write_text(proc.stdout + proc.stderr)
         assert (proc.returncode == 0) == check, (
             f"{args} exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -103,17 +103,21 @@ class Processes:
             self.stop(name)
 
 
-def _wait(what: str, probe, procs: Processes, *logs: str):
-    """Poll `probe` until it returns something truthy; fail after DEADLINE seconds with
-    the named processes' logs."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = probe()
+def _wait(what: str, probe, procs: Processes, *needed: str):
+    """Poll `probe` until it returns something truthy. The processes named in `needed`
+    make it happen: when one of them has exited and the probe still fails, it never
+    will, and the test fails with their logs. No time limit: a slow machine only waits
+    longer."""
+    while True:
+        ended = [name for name in needed if procs.started[name].poll() is not None]
+        value = probe()  # after the check: a process may end right after doing its work
         if value:
             return value
+        if ended:
+            raise AssertionError(
+                f"{', '.join(ended)} exited while waiting for {what}\n"
+                + "\n".join(f"--- {name}:\n{procs.log(name)}" for name in needed))
         time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}\n"
-                         + "\n".join(f"--- {name}:\n{procs.log(name)}" for name in logs))
 
 
 def _healthy(url: str) -> bool:
