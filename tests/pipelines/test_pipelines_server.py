@@ -13,7 +13,6 @@ process it depends on has exited (with that process's log); no wait has a time l
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -31,7 +30,7 @@ import pytest
 from pipelines.commands import tool_env
 from pipelines.serve import schedule_of
 from pipelines.settings import load_settings
-from pipelines_testkit import ROOT, write_config
+from pipelines_testkit import ROOT, history, write_config
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 FLOW = "clipreid-retraining"
@@ -171,9 +170,7 @@ def _triggered_run(output: str) -> UUID:
 
 def _history(repo: Path) -> dict[str, dict]:
     """The project's history lines, by flow run id."""
-    path = repo / "reports" / "retraining_history.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return {record["flow_run"]: record for record in map(json.loads, lines)}
+    return {record["flow_run"]: record for record in history(repo)}
 
 
 def _assert_completed_and_recorded(run, repo: Path, procs: Processes, *logs: str) -> None:
