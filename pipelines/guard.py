@@ -34,10 +34,18 @@ class DirtyTree(RuntimeError):
     """Tracked files have uncommitted changes."""
 
 
+class NotARepository(RuntimeError):
+    """The folder given as the project is no git checkout."""
+
+
 def lock_path(repo: str | Path) -> Path:
     """The lock file: in the repository's (common) git folder, shared by its worktrees."""
-    common = query(["git", "rev-parse", "--git-common-dir"], repo).stdout.strip()
-    return (Path(repo) / common).resolve() / LOCK_FILE
+    result = query(["git", "rev-parse", "--git-common-dir"], repo, check=False)
+    if result.returncode != 0:
+        raise NotARepository(f"{Path(repo).resolve()} is not a git checkout of the project "
+                             "(the retraining flow commits its promotions there): pass the "
+                             "project root with --repo")
+    return (Path(repo) / result.stdout.strip()).resolve() / LOCK_FILE
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pipelines_testkit import ROOT, sh
 from pipelines.champion import MetricUnreadable, best_promoted, decide, metric_value
 from pipelines.commands import ALLOWED_TOOLS, CommandError, query, stream
 from pipelines.graph import parse_dot, stage_order, topological_order
-from pipelines.guard import dirty_files
+from pipelines.guard import NotARepository, dirty_files, lock_path
 from pipelines.reporting import unpushed_promotions
 from pipelines.settings import DEFAULT_CONFIG, TaskPolicy, load_settings
 from pipelines.status import classify_status
@@ -304,3 +304,8 @@ def test_a_corrupt_metrics_file_names_the_file_and_the_commit(tmp_path):
     with pytest.raises(ValueError, match=rf"metrics/evaluation.json at commit {commit[:12]} "
                                          r"is not valid JSON \(Expecting ',' delimiter, line 1"):
         metrics_at(tmp_path, commit, "metrics/evaluation.json")
+
+
+def test_a_folder_that_is_no_git_checkout_is_named(tmp_path):
+    with pytest.raises(NotARepository, match=f"{tmp_path} is not a git checkout.*--repo"):
+        lock_path(tmp_path)
