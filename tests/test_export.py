@@ -11,9 +11,11 @@ from PIL import Image
 
 import clipreid
 from clipreid.export import ExportParityError, export_onnx, load_images, onnx_features
+from clipreid.config.schema import PreprocessConfig
 from clipreid.model import build_reid_model
 
 CFG = {"opset": 18, "max_abs_diff": 1e-4, "num_images": 4}
+PREPROCESS = PreprocessConfig()
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +37,12 @@ def test_export_matches_torch_at_any_batch_size(tiny_vit_cfg, image_paths, tmp_p
     onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
     camids = [0, 1, 2, 0, 1]
     report_path = tmp_path / "report.json"
-    result = export_onnx(model, image_paths, camids, [64, 32], CFG, onnx_path, metrics_path,
-                         report_path)
+    result = export_onnx(model, image_paths, camids, [64, 32], PREPROCESS, CFG, onnx_path,
+                         metrics_path, report_path)
     assert json.loads(metrics_path.read_text()) == {"max_abs_diff": result["max_abs_diff"]}
     assert json.loads(report_path.read_text())["num_images"] == 4
     assert result["num_images"] == 4 and result["max_abs_diff"] <= 1e-4
-    images = load_images(image_paths, [64, 32])
+    images = load_images(image_paths, [64, 32], PREPROCESS)
     cams = torch.tensor(camids)
     with torch.no_grad():
         expected = model.test_features(images, cams if sie else None).numpy()
@@ -54,8 +56,9 @@ def test_export_fails_above_tolerance_and_writes_nothing(tiny_vit_cfg, image_pat
     model = build_reid_model(tiny_vit_cfg, num_classes=3, object_noun="person", num_cameras=0)
     onnx_path, metrics_path = tmp_path / "m.onnx", tmp_path / "export.json"
     with pytest.raises(ExportParityError, match="differ by"):
-        export_onnx(model, image_paths, [0] * 5, [64, 32], {**CFG, "max_abs_diff": 1e-30},
-                    onnx_path, metrics_path, tmp_path / "report.json")
+        export_onnx(model, image_paths, [0] * 5, [64, 32], PREPROCESS,
+                    {**CFG, "max_abs_diff": 1e-30}, onnx_path, metrics_path,
+                    tmp_path / "report.json")
     assert not onnx_path.exists() and not metrics_path.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind either
 
@@ -69,7 +72,7 @@ def test_same_model_exports_to_the_same_bytes_without_local_paths(tiny_vit_cfg, 
     for name in ("a", "b"):
         onnx_path = tmp_path / name / "model.onnx"
         onnx_path.parent.mkdir()
-        export_onnx(model, image_paths, [0] * 5, [64, 32], CFG, onnx_path,
+        export_onnx(model, image_paths, [0] * 5, [64, 32], PREPROCESS, CFG, onnx_path,
                     tmp_path / name / "export.json", tmp_path / name / "report.json")
         outputs.append(onnx_path.read_bytes())
     assert outputs[0] == outputs[1]

@@ -11,7 +11,7 @@ from PIL import Image
 from clipreid.model import build_reid_model
 import dataclasses
 
-from clipreid.config.schema import FinetuneConfig, PromptConfig, from_dict
+from clipreid.config.schema import FinetuneConfig, PreprocessConfig, PromptConfig, from_dict
 from clipreid.training import checkpoint, finetune, prompt
 from clipreid.training.live import EpochLog
 from clipreid.training.run import RunSettings
@@ -106,7 +106,8 @@ def test_stage2_bias_groups_get_factor_and_their_weight_decay(tiny_vit_cfg):
 
 
 def run_settings(tmp, fingerprint):
-    return RunSettings(input_size=[64, 32], device=CPU, seed=0, checkpoint_dir=str(tmp / "ckpt"),
+    return RunSettings(input_size=[64, 32], preprocess=PreprocessConfig(), device=CPU, seed=0,
+                       checkpoint_dir=str(tmp / "ckpt"),
                        fingerprint=fingerprint, live_dir=str(tmp / "live"))
 
 

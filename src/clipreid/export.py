@@ -55,8 +55,8 @@ def drop_machine_specific_metadata(onnx_path) -> None:
     onnx.save(model, str(onnx_path))
 
 
-def load_images(paths: Sequence[str], input_size) -> torch.Tensor:
-    transform = test_transform(input_size)
+def load_images(paths: Sequence[str], input_size, preprocess) -> torch.Tensor:
+    transform = test_transform(input_size, preprocess)
     return torch.stack([transform(read_rgb(p)) for p in paths])
 
 
@@ -70,7 +70,7 @@ def onnx_features(onnx_path, images: torch.Tensor, camids: torch.Tensor | None):
     return session.run(["features"], feeds)[0]
 
 
-def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
+def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size, preprocess,
                 cfg: ExportConfig, onnx_path, metrics_path, report_path) -> dict:
     """Export ``model`` to ``onnx_path`` (dynamic batch axis), compare onnxruntime with
     PyTorch on the first ``cfg.num_images`` of ``paths``; write ``metrics_path`` (the
@@ -80,7 +80,7 @@ def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size,
         raise ClipReidError("export: no test images to check the exported model on")
     encoder = TestTimeEncoder(model.cpu().eval()).eval()
     n = min(int(cfg.num_images), len(paths))
-    images = load_images(paths[:n], input_size)
+    images = load_images(paths[:n], input_size, preprocess)
     cams = torch.as_tensor(list(camids[:n]), dtype=torch.long)
     batch = torch.export.Dim("batch")
     if encoder.uses_cameras:

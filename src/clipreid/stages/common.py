@@ -56,6 +56,7 @@ def run_settings(params: Params, stage: str, checkpoint_dir: str | Path,
     only the very same run."""
     inputs = [*inputs, *code_files(stage)]
     return RunSettings(input_size=params.model.input_size,
+                       preprocess=params.model.preprocess,
                        device=resolve_device(params.device), seed=params.seed,
                        checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
                        fingerprint=fingerprint(stage_params(params, stage), inputs),

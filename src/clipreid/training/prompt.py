@@ -89,8 +89,8 @@ def train_prompts(model: ClipReID, paths: Sequence[str], labels: Sequence[int],
     # at this point), as the authors' stage 1 computes these features.
     image_feats = extract(
         lambda x, c: model.image_encoder(x).proj,
-        paths, camids, run.input_size, cfg.feature_batch_size, device, run.num_workers,
-        cfg.amp, "prompt: caching image features",
+        paths, camids, run.input_size, run.preprocess, cfg.feature_batch_size, device,
+        run.num_workers, cfg.amp, "prompt: caching image features",
     ).to(device)
     targets = torch.as_tensor(list(labels), device=device)
     n, batch = len(targets), int(cfg.batch_size)

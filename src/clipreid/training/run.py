@@ -7,12 +7,15 @@ from typing import Sequence
 
 import torch
 
+from clipreid.config.schema import PreprocessConfig
+
 
 @dataclass(frozen=True)
 class RunSettings:
     """Where a training stage runs and keeps its state: shared by stage 1 and stage 2."""
 
     input_size: Sequence[int]
+    preprocess: PreprocessConfig   # model.preprocess: normalisation and interpolation
     device: torch.device
     seed: int
     checkpoint_dir: str   # per-epoch checkpoint for resuming (checkpoint.py)
