@@ -147,3 +147,36 @@ def test_a_forced_rerun_gives_the_same_lock(micro_project, tmp_path):
     run(["dvc", "repro", "--force"], root)
     assert (root / "dvc.lock").read_text() == before
     run(["dvc", "checkout"], root)
+
+
+def test_the_baseline_skips_prompt_learning_and_sits_beside_clipreid(micro_project, tmp_path):
+    """`-S method=baseline`: the prompt stage writes a file saying there are no prompts and
+    learns nothing, the fine-tuning has no image-to-text loss, and `dvc exp show` lists the
+    baseline's metrics next to CLIP-ReID's (the committed run)."""
+    import torch
+
+    root = copy_project(micro_project[0], tmp_path / "project")
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "clip-reid run"], root)
+    proc = run(["dvc", "exp", "run", "-S", "method=baseline", "-n", "baseline"], root)
+    for stage in ("prompt", "finetune", "evaluate", "export"):
+        assert f"Running stage '{stage}'" in proc.stdout
+    assert "method=baseline: no prompts to learn" in proc.stderr + proc.stdout
+    prompts = torch.load(root / "models" / "prompts.pt", weights_only=True)
+    assert prompts == {"method": "baseline", "num_classes": prompts["num_classes"]}
+    assert not list((root / "dvclive" / "prompt").rglob("*.tsv"))  # no curves: nothing trained
+    assert json.loads((root / "dvclive" / "prompt" / "metrics.json").read_text()) == {}
+    finetune_log = json.loads((root / "dvclive" / "finetune" / "metrics.json").read_text())
+    assert "i2t_loss" not in finetune_log and "id_loss" in finetune_log
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    committed = next(rev for rev in shown if rev.get("rev") != "workspace")
+    data = {"clipreid": committed["data"]}
+    data["baseline"] = next(e for e in committed.get("experiments") or []
+                            if e.get("name") == "baseline")["revs"][0]["data"]
+    for method, run_data in data.items():
+        assert run_data["params"]["params.yaml"]["data"]["method"] == method
+        assert set(run_data["metrics"]["metrics/evaluation.json"]["data"]) == set(HEADLINE)
+    table = run(["dvc", "exp", "show", "--no-pager", "--drop", ".*", "--keep",
+                 "Experiment|method|mAP$"], root).stdout
+    assert "baseline" in table and "clipreid" in table, table

@@ -234,3 +234,29 @@ class FakeTest(dict):
         import pandas as pd
 
         super().__init__(pid=pd.Series([1]), camid=pd.Series([0]))
+
+
+def test_a_named_recipe_reports_its_gap_to_the_published_result(problem, tmp_path, caplog):
+    """With `evaluation.expected` set (a recipe of conf/experiment/), the metrics hold the
+    gap to the published mAP and rank-1 and the report says whether it is reproduced."""
+    feats, pids, camids, paths, (q, g) = problem
+    plain = run_evaluation(feats, pids, camids, paths, [(q, g)], {}, tmp_path / "m0.json",
+                           tmp_path / "r0.json", tmp_path / "p0")
+    assert "mAP_gap" not in plain and "expected" not in json.loads(
+        (tmp_path / "r0.json").read_text())
+
+    published = {"recipe": "vit_clipreid_market1501", "mAP": plain["mAP"] + 0.05,
+                 "rank1": plain["rank1"] - 0.2, "tolerance": 0.01}
+    got = run_evaluation(feats, pids, camids, paths, [(q, g)], {"expected": published},
+                         tmp_path / "m.json", tmp_path / "r.json", tmp_path / "p")
+    assert got["mAP_gap"] == pytest.approx(-0.05)
+    assert got["rank1_gap"] == pytest.approx(0.2)
+    report = json.loads((tmp_path / "r.json").read_text())["expected"]
+    assert report["recipe"] == "vit_clipreid_market1501" and report["reproduced"] is False
+    assert "below the published result" in caplog.text
+
+    within = {**published, "mAP": plain["mAP"] + 0.005, "rank1": None}
+    got = run_evaluation(feats, pids, camids, paths, [(q, g)], {"expected": within},
+                         tmp_path / "m2.json", tmp_path / "r2.json", tmp_path / "p2")
+    assert "rank1_gap" not in got and got["mAP_gap"] == pytest.approx(-0.005)
+    assert json.loads((tmp_path / "r2.json").read_text())["expected"]["reproduced"] is True

@@ -17,10 +17,10 @@ from clipreid.errors import ConfigError
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "prepare": ("dataset",),
     "validate": ("dataset", "validation"),
-    "prompt": ("seed", "device", "num_workers", "dataset.object", "dataset.num_cameras",
-               "model", "prompt"),
-    "finetune": ("seed", "device", "num_workers", "dataset.object", "dataset.num_cameras",
-                 "model", "finetune"),
+    "prompt": ("method", "seed", "device", "num_workers", "dataset.object",
+               "dataset.num_cameras", "model", "prompt"),
+    "finetune": ("method", "seed", "device", "num_workers", "dataset.object",
+                 "dataset.num_cameras", "model", "finetune"),
     "evaluate": ("device", "num_workers", "dataset.num_cameras", "model", "evaluation"),
     "export": ("dataset.object", "dataset.num_cameras", "model", "export"),
 }

@@ -7,6 +7,7 @@ metrics JSON and the plots folder. It reads no config file.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from clipreid.config.schema import EvaluationConfig, coerce
+from clipreid.config.schema import EvaluationConfig, ExpectedConfig, coerce
 from clipreid.errors import DatasetError
 from clipreid.evaluation import inputs
 from clipreid.evaluation.distance import pairwise_distance
@@ -24,6 +25,8 @@ from clipreid.evaluation.plots import (RankList, plot_cmc, plot_histogram, save_
 from clipreid.evaluation.query_expansion import alpha_query_expansion
 from clipreid.evaluation.rerank import k_reciprocal_rerank
 from clipreid.io import atomic_dir, write_json
+
+log = logging.getLogger(__name__)
 
 #: The headline metrics, per variant; a variant's keys carry its suffix (``mAP_rerank``).
 METRIC_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")
@@ -115,7 +118,9 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     ``report_path`` (JSON, not a metric): counts (``num_partitions``, ``num_queries``,
     ``num_valid_queries``), with several partitions ``std`` per metric, and ``test_split``
     (the split's identity, e.g. :func:`~clipreid.evaluation.protocols.split_digest`) when
-    given. Writes into
+    given. With a published result in ``settings.expected`` (a named recipe), the metrics
+    also hold ``mAP_gap`` / ``rank1_gap`` (measured minus published) and the report an
+    ``expected`` block (:func:`gap_to_expected`). Writes into
     ``plots_dir`` (replaced as a whole): ``cmc.csv`` (rank, cmc, and cmc_rerank / cmc_qe
     when enabled), ``cmc.png``, ``distance_hist.csv`` (distance, positive, negative),
     ``distance_hist.png``, ``ranklist_best.png`` and ``ranklist_worst.png``. Histogram and
@@ -170,11 +175,39 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
         report["std"] = spread
     if test_split is not None:
         report["test_split"] = test_split
+    expected = gap_to_expected(metrics, settings.expected)
+    if expected is not None:
+        report["expected"] = expected
+        metrics.update({f"{k}_gap": expected[f"{k}_gap"] for k in ("mAP", "rank1")
+                        if f"{k}_gap" in expected})
 
     _write_plots(plots_dir, variants, first, pids, camids, paths, settings)
     write_json(report_path, report)
     write_json(metrics_path, metrics)
     return metrics
+
+
+def gap_to_expected(metrics: dict, expected: ExpectedConfig) -> dict | None:
+    """The measured metrics against a recipe's published ones: for each of mAP and rank-1
+    that has a published value, ``<name>_gap`` = measured - published, and ``reproduced``
+    (every gap >= -tolerance). None when no published value is set."""
+    published = {k: getattr(expected, k) for k in ("mAP", "rank1")
+                 if getattr(expected, k) is not None}
+    if not published:
+        return None
+    out = {"recipe": expected.recipe, "tolerance": expected.tolerance}
+    for name, value in published.items():
+        out[name] = value
+        out[f"{name}_gap"] = float(metrics[name]) - float(value)
+    out["reproduced"] = all(out[f"{k}_gap"] >= -expected.tolerance for k in published)
+    words = ", ".join(f"{k} {metrics[k]:.4f} vs {v:.4f} published ({out[f'{k}_gap']:+.4f})"
+                      for k, v in published.items())
+    if out["reproduced"]:
+        log.info("recipe %s: %s: within %.3f", expected.recipe, words, expected.tolerance)
+    else:
+        log.warning("recipe %s: %s: below the published result by more than %.3f",
+                    expected.recipe, words, expected.tolerance)
+    return out
 
 
 def _mean_count(counts: list[int]):

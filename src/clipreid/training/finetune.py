@@ -3,7 +3,8 @@
 Loss = w_id * (CE_ls(classifier) + CE_ls(classifier_proj))
      + w_tri * (triplet(last) + triplet(main) + triplet(proj))
      + w_i2t * CE_ls(proj @ text_features^T),
-on P x K batches with the training augmentation; the text side stays frozen."""
+on P x K batches with the training augmentation; the text side stays frozen. The paper's
+baseline (``method: baseline``) has no text features: its loss is the first two terms."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def make_optimizer(named_params, cfg: FinetuneConfig) -> torch.optim.Optimizer:
 
 
 def finetune_loss(model: ClipReID, images, targets, camids, text_features, cfg: FinetuneConfig):
-    """The weighted stage-2 loss of one batch and its parts (for logging)."""
+    """The weighted stage-2 loss of one batch and its parts (for logging); without
+    ``text_features`` (the baseline) there is no image-to-text term."""
     feats = model.image_features(images, camids)
     logits, logits_proj = model.classify(feats)
     eps = cfg.label_smoothing
@@ -66,13 +68,14 @@ def finetune_loss(model: ClipReID, images, targets, camids, text_features, cfg: 
         logits_proj, targets, eps)
     tri_loss = sum(batch_hard_triplet_loss(f, targets, cfg.triplet_margin)
                    for f in (feats.last, feats.main, feats.proj))
-    i2t_logits = feats.proj.float() @ text_features.t()
-    i2t_loss = cross_entropy_label_smooth(i2t_logits, targets, eps)
-    loss = (cfg.id_loss_weight * id_loss + cfg.triplet_loss_weight * tri_loss
-            + cfg.i2t_loss_weight * i2t_loss)
+    loss = cfg.id_loss_weight * id_loss + cfg.triplet_loss_weight * tri_loss
     accuracy = (logits.argmax(1) == targets).float().mean()
-    return loss, {"id_loss": id_loss, "triplet_loss": tri_loss, "i2t_loss": i2t_loss,
-                  "accuracy": accuracy}
+    parts = {"id_loss": id_loss, "triplet_loss": tri_loss, "accuracy": accuracy}
+    if text_features is not None:
+        i2t_logits = feats.proj.float() @ text_features.t()
+        parts["i2t_loss"] = cross_entropy_label_smooth(i2t_logits, targets, eps)
+        loss = loss + cfg.i2t_loss_weight * parts["i2t_loss"]
+    return loss, parts
 
 
 def train_step(model, optimizer, scaler, images, targets, camids, text_features, cfg,
@@ -95,11 +98,12 @@ def set_lr(optimizer, epoch: int, cfg: FinetuneConfig) -> float:
     return cfg.lr * factor
 
 
-def train_finetune(model: ClipReID, text_features: torch.Tensor, paths: Sequence[str],
+def train_finetune(model: ClipReID, text_features: torch.Tensor | None, paths: Sequence[str],
                    labels: Sequence[int], camids: Sequence[int], cfg: FinetuneConfig,
                    run: RunSettings) -> list:
     """Run stage 2 on ``model`` in place, checkpointing every epoch and resuming from
-    ``run.checkpoint_dir``; returns the per-epoch history."""
+    ``run.checkpoint_dir``; returns the per-epoch history. ``text_features`` None: the
+    baseline (no image-to-text loss)."""
     cfg = coerce(FinetuneConfig, cfg, "finetune")
     device = run.device
     model.to(device)
@@ -112,12 +116,13 @@ def train_finetune(model: ClipReID, text_features: torch.Tensor, paths: Sequence
 
     aug = cfg.augmentation
     dataset = ImageDataset(paths, labels, camids, train_transform(
-        run.input_size, aug.flip_p, aug.padding, aug.erasing_p))
+        run.input_size, run.preprocess, aug.flip_p, aug.padding, aug.erasing_p))
     sampler = PKBatchSampler(labels, cfg.num_identities, cfg.num_instances, seed=run.seed)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=run.num_workers,
                         pin_memory=device.type == "cuda",
                         persistent_workers=False)  # re-seeded each epoch
-    text_features = text_features.to(device).float()
+    if text_features is not None:
+        text_features = text_features.to(device).float()
     use_cams = model.camera_embedding is not None
 
     epochs = int(cfg.epochs)
