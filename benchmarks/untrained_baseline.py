@@ -25,7 +25,7 @@ def main() -> int:
     untrained = new_model(params, num_classes)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "untrained.pt"
-        save_reid_model(weights, untrained, num_classes)
+        save_reid_model(weights, untrained, params, num_classes)
         baseline = evaluate.run(params, model_path=weights,
                                 metrics_path=Path(tmp) / "metrics.json",
                                 report_path=Path(tmp) / "report.json",

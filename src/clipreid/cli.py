@@ -68,10 +68,25 @@ def cmd_compose(args) -> None:
         print(f"no longer kept (they belonged to the group option you replaced): {dropped}")
 
 
+def cmd_import_official(args) -> None:
+    from clipreid.config.compose import compose
+    from clipreid.config.schema import parse_params
+    from clipreid.official import import_official
+
+    overrides = [f"experiment={args.experiment}", *args.overrides]
+    params = parse_params(compose(args.conf, overrides, check_paths=False), check_paths=False)
+    summary = import_official(args.checkpoint, params, args.out)
+    print(f"imported {summary['tensors']} tensors of {args.checkpoint} as recipe "
+          f"{args.experiment} ({summary['num_classes']} identities, "
+          f"{summary['feature_dim']}-d features): wrote {', '.join(summary['written'])}")
+
+
 COMMANDS = {
     "compose": (cmd_compose, "write params.yaml from conf/, keeping the given overrides in "
                              "conf/kept/overrides.yaml"),
     "synth": (cmd_synth, "write the synthetic data set (Market-1501 layout) to --out"),
+    "import-official": (cmd_import_official, "convert a checkpoint of the official CLIP-ReID "
+                                             "code into reid.pt (and prompts.pt)"),
     **{stage: (cmd_stage, text) for stage, text in STAGE_HELP.items()},
 }
 
@@ -86,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "synth":
             p.add_argument("--out", required=True, help="folder to write")
             p.add_argument("--seed", type=int, default=None, help="override dataset.synthetic.seed")
+        if name == "import-official":
+            p.add_argument("checkpoint", help="the official training script's .pth file")
+            p.add_argument("--experiment", required=True,
+                           help="the recipe it was trained with (conf/experiment/<name>.yaml)")
+            p.add_argument("-o", "--out", required=True, help="folder to write reid.pt into")
+            p.add_argument("--conf", default="conf", help="the Hydra config folder (conf)")
+            p.add_argument("-S", "--set", dest="overrides", action="append", default=[],
+                           metavar="KEY=VALUE",
+                           help="a further override, as in dvc exp run -S (repeatable)")
         if name == "compose":
             p.add_argument("overrides", nargs="*",
                            help="Hydra overrides to keep, e.g. model=vit_b16 finetune.epochs=60")

@@ -109,8 +109,16 @@ def check_overrides(conf_dir: Path, overrides: Sequence[str]) -> None:
                 raise ConfigError(problem)
 
 
-def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = ()) -> dict:
-    """The composition of ``conf_dir`` with ``overrides``, resolved and checked."""
+def compose(conf_dir: str | Path = "conf", overrides: Sequence[str] = (), *,
+            check_paths: bool = True) -> dict:
+    """The composition of ``conf_dir`` with ``overrides``, resolved and checked
+    (``check_paths=False``: without the checks that look at the file system, for commands
+    that need neither the data set nor OpenAI's weights)."""
+    if not check_paths:
+        from clipreid.config.schema import without_path_checks
+
+        with without_path_checks():
+            return compose(conf_dir, overrides)
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra

@@ -23,13 +23,12 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
     settings = params.evaluation
     manifest = load_manifest(manifest_path)
     test, partitions = test_partitions(manifest, settings.trials, str(manifest_path))
-    model = load_reid_model(model_path, params.model, params.dataset.object,
-                            params.dataset.num_cameras)
+    model = load_reid_model(model_path, params)
     device = resolve_device(params.device)
     paths = image_paths(test, params.dataset.root)
     feats = test_features(model.to(device), paths, test["camid"].tolist(),
-                          params.model.input_size, settings.batch_size, device,
-                          params.num_workers, amp=settings.amp)
+                          params.model.input_size, params.model.preprocess, settings.batch_size,
+                          device, params.num_workers, amp=settings.amp)
     # Data sets without camera labels (VehicleID: camid 0 throughout) keep same-camera
     # matches, or no match would be left.
     settings = dataclasses.replace(settings, remove_same_camera=bool(

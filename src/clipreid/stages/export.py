@@ -14,8 +14,7 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
         report_path=layout.EXPORT_REPORT) -> dict:
     manifest = load_manifest(manifest_path)
     test = manifest[manifest["split"] != "train"]
-    model = load_reid_model(model_path, params.model, params.dataset.object,
-                            params.dataset.num_cameras)
+    model = load_reid_model(model_path, params)
     return export_onnx(model, image_paths(test, params.dataset.root), test["camid"].tolist(),
-                       params.model.input_size, params.export, onnx_path, metrics_path,
-                       report_path)
+                       params.model.input_size, params.model.preprocess, params.export,
+                       onnx_path, metrics_path, report_path)
