@@ -68,7 +68,25 @@ def test_a_stage_refuses_a_file_of_another_config(saved):
 
 
 def test_a_file_of_another_format_is_named(tmp_path):
-    old = tmp_path / "old.pt"
-    torch.save({"model": {}, "num_classes": 3}, old)  # this project's earlier format
+    other = tmp_path / "other.pt"
+    torch.save({"weights": {}}, other)
     with pytest.raises(WeightsError, match="not a self-describing model file.*import-official"):
+        clipreid.load_model(other)
+    with pytest.raises(WeightsError, match="not a self-describing model file"):
+        load_reid_model(other, params())
+
+
+def test_a_file_of_the_earlier_format_loads_in_a_stage_from_params(saved, tmp_path):
+    """Weights and num_classes only (the format before files carried their config): a
+    stage, which has params.yaml, still loads it (the retraining flow re-scores champion
+    models of older commits); load_model, which has no params, names the problem."""
+    path, trained = saved
+    old = tmp_path / "old.pt"
+    torch.save({"model": trained.state_dict(), "num_classes": 7}, old)
+    model = load_reid_model(old, params())
+    images, camids = torch.randn(2, 3, 64, 32), torch.tensor([1, 2])
+    with torch.no_grad():
+        assert torch.equal(model.test_features(images, camids),
+                           trained.test_features(images, camids))
+    with pytest.raises(WeightsError, match="not a self-describing model file"):
         clipreid.load_model(old)

@@ -7,12 +7,15 @@ tensors and plain values, loaded with ``weights_only=True``."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 from clipreid.config.schema import ModelConfig, Params, as_dict, coerce
 from clipreid.errors import WeightsError
 from clipreid.io import load_torch, save_torch
 from clipreid.model.reid import ClipReID, build_reid_model
+
+log = logging.getLogger(__name__)
 
 FORMAT = "clipreid/reid-model/1"
 #: Keys of ``model`` that say where the starting weights came from, not what the model is.
@@ -119,7 +122,19 @@ def mismatches(card: ModelCard, params: Params) -> list[str]:
 
 def load_reid_model(path: str | os.PathLike, params: Params) -> ClipReID:
     """The model of ``path`` in eval mode, for a stage run with ``params``: the file's
-    config must be the one params.yaml describes, or the stage would feed it wrongly."""
+    config must be the one params.yaml describes, or the stage would feed it wrongly. A
+    file of the earlier format (weights and ``num_classes`` only, e.g. a champion model of
+    an older commit that the retraining flow re-scores) is built from ``params``."""
+    saved = load_torch(path)
+    if isinstance(saved, dict) and "format" not in saved and {"model", "num_classes"} <= set(
+            saved):
+        log.warning("%s has no config of its own (an earlier format): built from params.yaml",
+                    path)
+        model = build_reid_model(params.model, int(saved["num_classes"]), params.dataset.object,
+                                 params.dataset.num_cameras if params.model.sie.enabled else 0,
+                                 load_weights=False)
+        model.load_state_dict(saved["model"])
+        return model.eval()
     model, card = _load(path)
     problems = mismatches(card, params)
     if problems:
