@@ -12,8 +12,11 @@ import torch.nn.functional as F
 
 import clipreid
 from clipreid.cli import main
+from clipreid.config.compose import compose
+from clipreid.dataset.synthetic import write_synthetic
+from clipreid.stages import evaluate, export, prepare, validate
 from clipreid.config.schema import (ArchitectureConfig, ModelConfig, Params, SieConfig,
-                                    from_dict)
+                                    from_dict, parse_params)
 from clipreid.errors import WeightsError
 from clipreid.model.backbone import adapt_resnet, adapt_vit, build_clip
 from clipreid.official import import_official
@@ -226,3 +229,23 @@ def test_the_command_imports_with_a_named_recipe(tmp_path, monkeypatch, capsys):
     card = load_card(tmp_path / "out" / "reid.pt")
     assert (card.model.stride, card.model.sie.enabled, card.num_cameras) == (12, True, 6)
     assert "imported" in capsys.readouterr().out
+
+    # evaluate and export accept the imported file, with params composed for the recipe
+    data = tmp_path / "Market-1501"
+    write_synthetic(data, num_train_ids=3, num_test_ids=3, num_cameras=6,
+                    train_images_per_id=[2, 2], train_cameras_per_id=[2, 2],
+                    test_cameras_per_id=[2, 2], query_cameras_per_id=[1, 1],
+                    gallery_images_per_id=[2, 2], num_distractors=0, num_junk=0)
+    params = parse_params(compose(root / "conf", [
+        "experiment=vit_clipreid_sie_olp_market1501", f"dataset.root={data}", "model=vit_tiny",
+        "model.input_size=[256,128]", "model.stride=12", "num_workers=0", "device=cpu",
+        "export.num_images=2"]))
+    work = tmp_path / "project"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    prepare.run(params)
+    assert validate.run(params).ok
+    metrics = evaluate.run(params, model_path=tmp_path / "out" / "reid.pt")
+    assert "mAP_gap" in metrics  # the recipe's published mAP is known
+    exported = export.run(params, model_path=tmp_path / "out" / "reid.pt")
+    assert exported["feature_dim"] == 256
