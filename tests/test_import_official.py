@@ -5,6 +5,7 @@ belong, and the imported model computes what those tensors compute."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -246,6 +247,35 @@ def test_the_command_imports_with_a_named_recipe(tmp_path, monkeypatch, capsys):
     prepare.run(params)
     assert validate.run(params).ok
     metrics = evaluate.run(params, model_path=tmp_path / "out" / "reid.pt")
-    assert "mAP_gap" in metrics  # the recipe's published mAP is known
+    # the recipe's published mAP is known, but this run uses another backbone: no gap
+    assert "mAP_gap" not in metrics
+    report = json.loads((work / "reports" / "evaluation.json").read_text())["expected"]
+    assert report["comparable"] is False and "model.name='vit_tiny'" in report["differs"][0]
     exported = export.run(params, model_path=tmp_path / "out" / "reid.pt")
     assert exported["feature_dim"] == 256
+
+
+def test_files_that_are_no_training_checkpoint_are_named(tmp_path):
+    """OpenAI's weights (a TorchScript archive) and pickles with objects are refused with
+    what to pass instead; a camera table of another size names dataset.num_cameras."""
+    import zipfile
+
+    archive = tmp_path / "ViT-B-16.pt"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("ViT-B-16/code/__torch__.py", "")
+    with pytest.raises(WeightsError, match="TorchScript archive.*training script saves"):
+        import_official(archive, params_for(VIT), tmp_path / "out")
+
+    import argparse
+
+    pickled = tmp_path / "objects.pth"
+    torch.save({"args": argparse.Namespace(lr=1.0), "weight": torch.zeros(2)}, pickled)
+    with pytest.raises(WeightsError, match="re-save its tensors as a plain state dict"):
+        import_official(pickled, params_for(VIT), tmp_path / "out")
+
+    state = official_state(VIT)
+    state["cv_embed"] = torch.randn(NUM_CAMERAS * 4, 128)  # cameras x views (SIE_VIEW)
+    torch.save(state, tmp_path / "views.pth")
+    with pytest.raises(WeightsError, match="camera table has 12 rows, dataset.num_cameras is 3"):
+        import_official(tmp_path / "views.pth", params_for(VIT), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

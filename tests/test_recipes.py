@@ -152,8 +152,14 @@ def test_recipe_values_equal_the_official_configs(name, stand_ins):
         assert (s1["warmup_epochs"], s1["warmup_lr"], s1["min_lr"]) == (
             warmup1, warmup_lr1, min_lr1)
 
+    if dataset == "vehicleid" and ROWS[row][1] == "clipreid":
+        assert s1["feature_batch_size"] == 256   # the official loader batch of the cache
     expected = params["evaluation"]["expected"]
     assert expected["recipe"] == name
+    requires = {"method": ROWS[row][1], "dataset.name": dataset, "model.name": backbone}
+    if sie_olp:
+        requires.update({"model.stride": 12, "model.sie.enabled": True})
+    assert expected["requires"] == requires
     assert (expected["mAP"], expected["rank1"]) == PUBLISHED.get((row, dataset), (None, None))
 
 
@@ -165,3 +171,11 @@ def test_model_rn50_alone_selects_the_rn50_recipe(stand_ins):
     assert (params["prompt"]["epochs"], params["finetune"]["lr"], params["finetune"]["epochs"],
             params["finetune"]["id_loss_weight"]) == (60, 3.5e-4, 120, 1.0)
     assert params["model"]["preprocess"]["mean"] == IMAGENET[0]
+
+
+def test_a_recipe_is_a_group_choice_not_an_addition(stand_ins):
+    from clipreid.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"experiment is a group of the defaults list; write "
+                                          r"experiment=<option> \(without the \+\)"):
+        compose(ROOT / "conf", ["+experiment=vit_clipreid_market1501"])

@@ -83,7 +83,9 @@ def test_a_file_of_the_earlier_format_loads_in_a_stage_from_params(saved, tmp_pa
     path, trained = saved
     old = tmp_path / "old.pt"
     torch.save({"model": trained.state_dict(), "num_classes": 7}, old)
-    model = load_reid_model(old, params())
+    with pytest.raises(WeightsError, match="trained with mean = std = 0.5"):
+        load_reid_model(old, params())  # SIE's preprocess is not the earlier normalisation
+    model = load_reid_model(old, params(dataclasses.replace(SIE, preprocess=PreprocessConfig())))
     images, camids = torch.randn(2, 3, 64, 32), torch.tensor([1, 2])
     with torch.no_grad():
         assert torch.equal(model.test_features(images, camids),

@@ -73,6 +73,8 @@ def cmd_import_official(args) -> None:
     from clipreid.config.schema import parse_params
     from clipreid.official import import_official
 
+    if any(o.lstrip("+~").split("=")[0] == "experiment" for o in args.overrides):
+        raise ConfigError("import-official: give the recipe with --experiment only, not with -S")
     overrides = [f"experiment={args.experiment}", *args.overrides]
     params = parse_params(compose(args.conf, overrides, check_paths=False), check_paths=False)
     summary = import_official(args.checkpoint, params, args.out)

@@ -84,7 +84,23 @@ def config_key(ours: str) -> str:
 def read_official_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of an official checkpoint, ``module.`` prefixes removed. Loaded with
     ``weights_only=True``: a checkpoint that holds code is refused."""
-    saved = load_torch(path)
+    from clipreid.model.backbone import is_torchscript_archive
+
+    if not Path(path).is_file():
+        raise WeightsError(f"{path} not found")
+    if is_torchscript_archive(Path(path)):
+        raise WeightsError(f"{path} is a TorchScript archive (as OpenAI's CLIP weights are), "
+                           "not the state dict the official training script saves "
+                           "(<MODEL.NAME>_<epoch>.pth); pass that file")
+    try:
+        saved = load_torch(path)
+    except WeightsError as exc:
+        if "not a safe checkpoint" not in str(exc):
+            raise
+        raise WeightsError(
+            f"{path} holds Python objects besides tensors, and loading it could run code, so "
+            "it is refused. If you trust the file, re-save its tensors as a plain state dict "
+            "(a dict of name -> tensor) and import that") from None
     for wrapper in ("state_dict", "model"):
         if isinstance(saved, dict) and isinstance(saved.get(wrapper), dict):
             saved = saved[wrapper]
@@ -109,6 +125,14 @@ def plan(state: dict[str, torch.Tensor], model: ClipReID, method: str,
             problems.append(f"{key} {tuple(tensor.shape)}: {hint}")
             continue
         seen.add(name)
+        if name == "camera_embedding" and tensor.shape[0] != ours[name].shape[0]:
+            problems.append(f"{key} {tuple(tensor.shape)} vs ours {name} "
+                            f"{tuple(ours[name].shape)}: the checkpoint's camera table has "
+                            f"{tensor.shape[0]} rows, dataset.num_cameras is "
+                            f"{ours[name].shape[0]}; set dataset.num_cameras to the cameras "
+                            "of the data set it was trained on (a camera x view table, "
+                            "SIE_VIEW, is not supported)")
+            continue
         if tuple(tensor.shape) != tuple(ours[name].shape):
             problems.append(f"{key} {tuple(tensor.shape)} vs ours {name} "
                             f"{tuple(ours[name].shape)}: set {config_key(name)}")

@@ -260,3 +260,19 @@ def test_a_named_recipe_reports_its_gap_to_the_published_result(problem, tmp_pat
                          tmp_path / "m2.json", tmp_path / "r2.json", tmp_path / "p2")
     assert "rank1_gap" not in got and got["mAP_gap"] == pytest.approx(-0.005)
     assert json.loads((tmp_path / "r2.json").read_text())["expected"]["reproduced"] is True
+
+    # a run that differs from the published one (another backbone chosen on top) is not
+    # compared: no gap, and the report names the difference
+    required = {**published, "requires": {"model.name": "vit_b16", "method": "clipreid"}}
+    run_params = {"method": "clipreid", "model": {"name": "rn50"}}
+    got = run_evaluation(feats, pids, camids, paths, [(q, g)], {"expected": required},
+                         tmp_path / "m3.json", tmp_path / "r3.json", tmp_path / "p3",
+                         run_params=run_params)
+    assert "mAP_gap" not in got and "rank1_gap" not in got
+    report = json.loads((tmp_path / "r3.json").read_text())["expected"]
+    assert report["comparable"] is False
+    assert report["differs"] == ["model.name='rn50' (the published run: 'vit_b16')"]
+    got = run_evaluation(feats, pids, camids, paths, [(q, g)], {"expected": required},
+                         tmp_path / "m4.json", tmp_path / "r4.json", tmp_path / "p4",
+                         run_params={**run_params, "model": {"name": "vit_b16"}})
+    assert "mAP_gap" in got

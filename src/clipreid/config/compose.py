@@ -100,6 +100,9 @@ def check_overrides(conf_dir: Path, overrides: Sequence[str]) -> None:
     groups = _groups(conf_dir)
     for override in parsed:
         key = override.key_or_group
+        if override.is_add() and key in groups:
+            raise ConfigError(f"{override.input_line}: {key} is a group of the defaults list; "
+                              f"write {key}=<option> (without the +)")
         if override.is_delete():
             raise ConfigError(f"{override.input_line}: deleting a key is not allowed; every "
                               "key of the schema is required (set a value instead)")

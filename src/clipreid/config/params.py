@@ -21,7 +21,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
                "dataset.num_cameras", "model", "prompt"),
     "finetune": ("method", "seed", "device", "num_workers", "dataset.object",
                  "dataset.num_cameras", "model", "finetune"),
-    "evaluate": ("device", "num_workers", "dataset.num_cameras", "model", "evaluation"),
+    "evaluate": ("method", "device", "num_workers", "dataset.name", "dataset.num_cameras",
+                 "model", "evaluation"),
     "export": ("dataset.object", "dataset.num_cameras", "model", "export"),
 }
 

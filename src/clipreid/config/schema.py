@@ -377,6 +377,17 @@ class ExpectedConfig:
     mAP: float | None = spec(None, ge=0, le=1)
     rank1: float | None = spec(None, ge=0, le=1)
     tolerance: float = spec(0.01, ge=0, le=1)   # the gap still counted as reproduced
+    #: What the published run used (dotted keys of ``method``, ``dataset.name`` and
+    #: ``model.*``): a run that differs in any is not compared (e.g. a recipe with another
+    #: backbone or data set chosen on top).
+    requires: dict[str, Any] = spec(factory=dict)
+
+    def check(self, key: str) -> None:
+        allowed = ("method", "dataset.name")
+        bad = [k for k in self.requires if k not in allowed and not k.startswith("model.")]
+        if bad:
+            raise ConfigError(f"{key}.requires: {bad} are not comparable keys; use method, "
+                              "dataset.name or model.<key>")
 
 
 @dataclass(frozen=True)

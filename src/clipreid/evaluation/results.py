@@ -104,7 +104,8 @@ def _rank_lists(which: np.ndarray, result, qf, gf, q_pids, g_pids, q_cams, g_cam
 
 def run_evaluation(features, pids, camids, paths, partitions, settings: EvaluationConfig,
                    metrics_path: str | os.PathLike, report_path: str | os.PathLike,
-                   plots_dir: str | os.PathLike, test_split: str | None = None) -> dict:
+                   plots_dir: str | os.PathLike, test_split: str | None = None,
+                   run_params: Mapping | None = None) -> dict:
     """Evaluate test features under the Market protocol; write metrics, report and plots.
 
     ``features`` (N, D) of all test images (query and gallery), ``pids``/``camids`` (N,)
@@ -120,7 +121,8 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     (the split's identity, e.g. :func:`~clipreid.evaluation.protocols.split_digest`) when
     given. With a published result in ``settings.expected`` (a named recipe), the metrics
     also hold ``mAP_gap`` / ``rank1_gap`` (measured minus published) and the report an
-    ``expected`` block (:func:`gap_to_expected`). Writes into
+    ``expected`` block (:func:`gap_to_expected`; ``run_params``, the run's params as plain
+    data, are checked against the recipe's ``requires``). Writes into
     ``plots_dir`` (replaced as a whole): ``cmc.csv`` (rank, cmc, and cmc_rerank / cmc_qe
     when enabled), ``cmc.png``, ``distance_hist.csv`` (distance, positive, negative),
     ``distance_hist.png``, ``ranklist_best.png`` and ``ranklist_worst.png``. Histogram and
@@ -175,7 +177,7 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
         report["std"] = spread
     if test_split is not None:
         report["test_split"] = test_split
-    expected = gap_to_expected(metrics, settings.expected)
+    expected = gap_to_expected(metrics, settings.expected, run_params or {})
     if expected is not None:
         report["expected"] = expected
         metrics.update({f"{k}_gap": expected[f"{k}_gap"] for k in ("mAP", "rank1")
@@ -187,15 +189,34 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     return metrics
 
 
-def gap_to_expected(metrics: dict, expected: ExpectedConfig) -> dict | None:
+def _lookup(tree: Mapping, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(tree, Mapping) or part not in tree:
+            return "<absent>"
+        tree = tree[part]
+    return tree
+
+
+def gap_to_expected(metrics: dict, expected: ExpectedConfig, run_params: Mapping) -> dict | None:
     """The measured metrics against a recipe's published ones: for each of mAP and rank-1
     that has a published value, ``<name>_gap`` = measured - published, and ``reproduced``
-    (every gap >= -tolerance). None when no published value is set."""
+    (no gap below -tolerance: reaching or beating the published number counts). A run
+    whose params differ from the recipe's ``requires`` (``run_params``: plain nested data)
+    is not compared: ``comparable`` false, with the differences. None when no published
+    value is set."""
     published = {k: getattr(expected, k) for k in ("mAP", "rank1")
                  if getattr(expected, k) is not None}
     if not published:
         return None
     out = {"recipe": expected.recipe, "tolerance": expected.tolerance}
+    differs = [f"{key}={_lookup(run_params, key)!r} (the published run: {value!r})"
+               for key, value in expected.requires.items()
+               if _lookup(run_params, key) != value]
+    if differs:
+        log.warning("recipe %s: this run differs from the published one (%s): no gap to its "
+                    "numbers is reported", expected.recipe, "; ".join(differs))
+        return {**out, "comparable": False, "differs": differs}
+    out["comparable"] = True
     for name, value in published.items():
         out[name] = value
         out[f"{name}_gap"] = float(metrics[name]) - float(value)

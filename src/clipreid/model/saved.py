@@ -18,6 +18,8 @@ from clipreid.model.reid import ClipReID, build_reid_model
 log = logging.getLogger(__name__)
 
 FORMAT = "clipreid/reid-model/1"
+#: The normalisation every model of the earlier file format was trained with.
+EARLIER_MEAN = [0.5, 0.5, 0.5]
 #: Keys of ``model`` that say where the starting weights came from, not what the model is.
 PROVENANCE_KEYS = ("name", "weights", "source", "init_seed")
 
@@ -79,7 +81,9 @@ def load_model(path: str | os.PathLike) -> ClipReID:
     """The model of ``path`` in eval mode, built from the config the file carries (no
     params.yaml, no OpenAI weights needed). ``model.test_features(images, camids=None)``
     gives the L2-normalised test descriptors of preprocessed images (the file's
-    ``model.preprocess`` and ``model.input_size``; :func:`load_card` reads them)."""
+    ``model.preprocess`` and ``model.input_size``; :func:`load_card` reads them; a model
+    with SIE needs each image's camera id). ``model.text_features(labels)`` is meaningful
+    for ``method: clipreid`` only: a baseline has no trained prompts."""
     return _load(path)[0]
 
 
@@ -130,10 +134,21 @@ def load_reid_model(path: str | os.PathLike, params: Params) -> ClipReID:
             saved):
         log.warning("%s has no config of its own (an earlier format): built from params.yaml",
                     path)
+        if params.model.preprocess.mean != EARLIER_MEAN or params.model.preprocess.std != \
+                EARLIER_MEAN:
+            raise WeightsError(
+                f"{path} is of the earlier format, whose models were all trained with mean = "
+                f"std = 0.5, but params.yaml has model.preprocess mean "
+                f"{params.model.preprocess.mean}, std {params.model.preprocess.std}; re-create "
+                "it with the finetune stage (`dvc repro finetune`)")
         model = build_reid_model(params.model, int(saved["num_classes"]), params.dataset.object,
                                  params.dataset.num_cameras if params.model.sie.enabled else 0,
                                  load_weights=False)
-        model.load_state_dict(saved["model"])
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as exc:
+            raise WeightsError(f"{path} (earlier format) does not fit params.yaml's model: "
+                               f"{exc}") from None
         return model.eval()
     model, card = _load(path)
     problems = mismatches(card, params)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from clipreid.config.schema import Params
+from clipreid.config.params import select
+from clipreid.config.schema import Params, as_dict
 from clipreid.dataset.manifest import image_paths, load_manifest
 from clipreid.evaluation import run_evaluation
 from clipreid.evaluation.protocols import split_digest, test_partitions
@@ -35,6 +36,8 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
         settings.remove_same_camera and params.dataset.num_cameras > 1))
     metrics = run_evaluation(feats, test["pid"].to_numpy(), test["camid"].to_numpy(), paths,
                              partitions, settings, metrics_path, report_path, plots_dir,
-                             test_split=split_digest(test, partitions))
+                             test_split=split_digest(test, partitions),
+                             run_params=select(as_dict(params), ("method", "dataset.name",
+                                                                 "model")))
     log.info("evaluation: %s", metrics)
     return metrics
