@@ -1,11 +1,16 @@
 """ONNX export of the test-time image encoder, with a parity check in onnxruntime on real
-test images: the export fails when ONNX and PyTorch differ by more than the tolerance."""
+test images: the export fails when ONNX and PyTorch differ by more than the tolerance.
+
+The exported file describes itself: its ``metadata_props`` hold the preprocessing (input
+size, resize interpolation, mean, std, channel order, value range), the feature size and
+whether camera ids are an input (SIE), under ``clipreid.*`` keys with JSON values;
+:func:`read_onnx_metadata` reads them back."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +18,7 @@ from torch import nn
 
 from clipreid.loader.images import read_rgb
 from clipreid.loader.transforms import test_transform
-from clipreid.config.schema import ExportConfig, coerce
+from clipreid.config.schema import ExportConfig, PreprocessConfig, coerce
 from clipreid.errors import ClipReidError
 from clipreid.io import atomic_path, write_json
 
@@ -41,11 +46,61 @@ class TestTimeEncoder(nn.Module):
 MACHINE_SPECIFIC_METADATA = ("pkg.torch.onnx.stack_trace",)
 
 
-def drop_machine_specific_metadata(onnx_path) -> None:
-    """Rewrite ``onnx_path`` without :data:`MACHINE_SPECIFIC_METADATA` on its nodes."""
+#: Prefix of this project's keys in the ONNX model's metadata_props.
+METADATA_PREFIX = "clipreid."
+
+
+def onnx_metadata(input_size: Sequence[int], preprocess: PreprocessConfig, feature_dim: int,
+                  uses_cameras: bool, num_cameras: int, object_noun: str) -> dict[str, Any]:
+    """What a user of the ONNX model needs to feed it and read its output."""
+    preprocess = coerce(PreprocessConfig, preprocess, "model.preprocess")
+    return {
+        "format": 1,
+        "inputs": ["images", "camids"] if uses_cameras else ["images"],
+        "output": "features",
+        "input_size": [int(v) for v in input_size],          # H, W
+        "layout": "NCHW",
+        "channel_order": "RGB",
+        "value_range": [0.0, 1.0],       # pixel / 255, before (x - mean) / std
+        "resize_interpolation": preprocess.test_interpolation,
+        "mean": [float(v) for v in preprocess.mean],
+        "std": [float(v) for v in preprocess.std],
+        "feature_dim": int(feature_dim),
+        "l2_normalised": True,
+        "camera_input": bool(uses_cameras),
+        "num_cameras": int(num_cameras) if uses_cameras else 0,
+        "object": object_noun,
+    }
+
+
+def read_onnx_metadata(onnx_path) -> dict[str, Any]:
+    """The ``clipreid.*`` metadata of an exported model, values decoded (see
+    :func:`onnx_metadata`); an ONNX file without them is named."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    found = {p.key[len(METADATA_PREFIX):]: json.loads(p.value) for p in model.metadata_props
+             if p.key.startswith(METADATA_PREFIX)}
+    if not found:
+        raise ClipReidError(f"{onnx_path} carries no clipreid metadata: it was not exported "
+                            "by `clipreid export` (or by an older version); re-export it")
+    return found
+
+
+def finish_onnx(onnx_path, metadata: Mapping[str, Any]) -> None:
+    """Rewrite ``onnx_path`` with ``metadata`` as metadata_props and without
+    :data:`MACHINE_SPECIFIC_METADATA` on its nodes."""
+    import json
+
     import onnx
 
     model = onnx.load(str(onnx_path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = METADATA_PREFIX + key, json.dumps(value)
     graphs = [model.graph] + [f for f in model.functions]
     for graph in graphs:
         for node in graph.node:
@@ -70,11 +125,15 @@ def onnx_features(onnx_path, images: torch.Tensor, camids: torch.Tensor | None):
     return session.run(["features"], feeds)[0]
 
 
-def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size, preprocess,
-                cfg: ExportConfig, onnx_path, metrics_path, report_path) -> dict:
-    """Export ``model`` to ``onnx_path`` (dynamic batch axis), compare onnxruntime with
-    PyTorch on the first ``cfg.num_images`` of ``paths``; write ``metrics_path`` (the
-    largest difference, the one metric) and ``report_path`` (sizes and settings)."""
+def export_onnx(model, paths: Sequence[str], camids: Sequence[int], cfg: ExportConfig,
+                onnx_path, metrics_path, report_path, *, input_size: Sequence[int],
+                preprocess: PreprocessConfig, num_cameras: int = 0,
+                object_noun: str = "person") -> dict:
+    """Export ``model`` to ``onnx_path`` (dynamic batch axis) with its metadata
+    (:func:`onnx_metadata`: ``input_size`` and ``preprocess`` are how its images are
+    prepared), compare onnxruntime with PyTorch on the first ``cfg.num_images`` of
+    ``paths``; write ``metrics_path`` (the largest difference, the one metric) and
+    ``report_path`` (sizes, settings and the metadata)."""
     cfg = coerce(ExportConfig, cfg, "export")
     if not paths:
         raise ClipReidError("export: no test images to check the exported model on")
@@ -93,14 +152,18 @@ def export_onnx(model, paths: Sequence[str], camids: Sequence[int], input_size, 
                           output_names=["features"], dynamic_shapes=dynamic,
                           opset_version=int(cfg.opset), dynamo=True,
                           external_data=False, verbose=False)
-        drop_machine_specific_metadata(tmp)
+        main_dim, proj_dim = model.image_encoder.main_dim, model.image_encoder.proj_dim
+        metadata = onnx_metadata(input_size, preprocess, main_dim + proj_dim,
+                                 encoder.uses_cameras, num_cameras, object_noun)
+        finish_onnx(tmp, metadata)
         with torch.no_grad():
             expected = encoder(images, cams if encoder.uses_cameras else None).numpy()
         got = onnx_features(tmp, images, cams if encoder.uses_cameras else None)
         diff = float(np.abs(expected - got).max())
         report = {"tolerance": float(cfg.max_abs_diff), "num_images": n,
                   "opset": int(cfg.opset), "feature_dim": int(expected.shape[1]),
-                  "onnx_megabytes": round(Path(tmp).stat().st_size / 2**20, 3)}
+                  "onnx_megabytes": round(Path(tmp).stat().st_size / 2**20, 3),
+                  "metadata": metadata}
         log.info("export parity on %d test images: max |onnx - torch| = %.3g", n, diff)
         if not diff <= float(cfg.max_abs_diff):
             raise ExportParityError(

@@ -16,5 +16,7 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, model_path=layo
     test = manifest[manifest["split"] != "train"]
     model = load_reid_model(model_path, params)
     return export_onnx(model, image_paths(test, params.dataset.root), test["camid"].tolist(),
-                       params.model.input_size, params.model.preprocess, params.export,
-                       onnx_path, metrics_path, report_path)
+                       params.export, onnx_path, metrics_path, report_path,
+                       input_size=params.model.input_size, preprocess=params.model.preprocess,
+                       num_cameras=params.dataset.num_cameras,
+                       object_noun=params.dataset.object)
