@@ -83,10 +83,23 @@ def cmd_import_official(args) -> None:
           f"{summary['feature_dim']}-d features): wrote {', '.join(summary['written'])}")
 
 
+def cmd_embed(args) -> None:
+    from clipreid.embed import embed_command
+
+    result = embed_command(args.src, args.out, args.backend, args.model, args.batch_size,
+                           args.threads, args.on_error)
+    print(f"wrote {args.out}: {len(result.paths)} images, "
+          f"{result.features.shape[1]}-d features" + (
+              f"; skipped {len(result.skipped)} unreadable (listed above)" if result.skipped
+              else ""))
+
+
 COMMANDS = {
     "compose": (cmd_compose, "write params.yaml from conf/, keeping the given overrides in "
                              "conf/kept/overrides.yaml"),
     "synth": (cmd_synth, "write the synthetic data set (Market-1501 layout) to --out"),
+    "embed": (cmd_embed, "images (a folder, a glob or a CSV of paths) -> an .npz of "
+                         "L2-normalised descriptors"),
     "import-official": (cmd_import_official, "convert a checkpoint of the official CLIP-ReID "
                                              "code into reid.pt (and prompts.pt)"),
     **{stage: (cmd_stage, text) for stage, text in STAGE_HELP.items()},
@@ -103,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "synth":
             p.add_argument("--out", required=True, help="folder to write")
             p.add_argument("--seed", type=int, default=None, help="override dataset.synthetic.seed")
+        if name == "embed":
+            p.add_argument("src", help="a folder, a quoted glob pattern, or a CSV with a path "
+                                       "column (and camid for SIE models)")
+            p.add_argument("-o", "--out", required=True, help="the .npz to write")
+            p.add_argument("--backend", choices=("onnx", "torch"), default="onnx",
+                           help="onnx: the exported model in onnxruntime (default); torch: "
+                                "reid.pt")
+            p.add_argument("--model", default=None,
+                           help="model file (default models/reid.onnx, or models/reid.pt "
+                                "with --backend torch)")
+            p.add_argument("--batch-size", type=int, default=32)
+            p.add_argument("--threads", type=int, default=None, help="CPU threads")
+            p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                           help="an unreadable image stops the run (default) or is skipped "
+                                "and reported")
         if name == "import-official":
             p.add_argument("checkpoint", help="the official training script's .pth file")
             p.add_argument("--experiment", required=True,
