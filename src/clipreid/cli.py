@@ -94,16 +94,66 @@ def cmd_embed(args) -> None:
               else ""))
 
 
+def cmd_index(args) -> None:
+    from clipreid import gallery
+    from clipreid.embed import DEFAULT_MODEL
+
+    if args.action == "build":
+        result = gallery.build_index(args.src, args.out, args.model or DEFAULT_MODEL[args.backend],
+                                     args.backend, args.kind, args.distance, args.batch_size,
+                                     args.threads, args.on_error)
+        print(f"wrote index {args.out}: {result['count']} images")
+    else:
+        result = gallery.add_to_index(args.src, args.index, args.model, args.batch_size,
+                                      args.threads, args.on_error)
+        print(f"index {args.index}: added {result['added']}, now {result['count']} images")
+    if result["duplicates"]:
+        print(f"left out {len(result['duplicates'])} image(s) already indexed (same bytes): "
+              + ", ".join(result["duplicates"][:10]) + (" ..." if len(result["duplicates"]) > 10
+                                                         else ""))
+
+
+def cmd_search(args) -> None:
+    from clipreid import gallery
+
+    threshold = None if args.threshold is None else float(args.threshold)
+    results = gallery.search(args.query, args.index, args.out, args.top_k, args.model,
+                             threshold, args.batch_size, args.threads, args.on_error)
+    print(f"wrote {args.out}/results.json, results.csv and ranklists/: {len(results)} "
+          f"queries, top {args.top_k}")
+
+
 COMMANDS = {
     "compose": (cmd_compose, "write params.yaml from conf/, keeping the given overrides in "
                              "conf/kept/overrides.yaml"),
     "synth": (cmd_synth, "write the synthetic data set (Market-1501 layout) to --out"),
     "embed": (cmd_embed, "images (a folder, a glob or a CSV of paths) -> an .npz of "
                          "L2-normalised descriptors"),
+    "index": (cmd_index, "a searchable gallery: `index build SRC -o DIR`, `index add SRC "
+                         "--index DIR`"),
+    "search": (cmd_search, "the nearest gallery images of each query image"),
     "import-official": (cmd_import_official, "convert a checkpoint of the official CLIP-ReID "
                                              "code into reid.pt (and prompts.pt)"),
     **{stage: (cmd_stage, text) for stage, text in STAGE_HELP.items()},
 }
+
+
+SOURCE_HELP = ("a folder, a quoted glob pattern, or a CSV with a path column (and camid for "
+               "SIE models)")
+
+
+def add_embedding_options(p, backend: bool = True) -> None:
+    if backend:
+        p.add_argument("--backend", choices=("onnx", "torch"), default="onnx",
+                       help="onnx: the exported model in onnxruntime (default); torch: reid.pt")
+    p.add_argument("--model", default=None,
+                   help="model file (default models/reid.onnx, or models/reid.pt with "
+                        "--backend torch; an index's own model for index add and search)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="an unreadable image stops the run (default) or is skipped and "
+                        "reported")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,20 +167,31 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, help="folder to write")
             p.add_argument("--seed", type=int, default=None, help="override dataset.synthetic.seed")
         if name == "embed":
-            p.add_argument("src", help="a folder, a quoted glob pattern, or a CSV with a path "
-                                       "column (and camid for SIE models)")
+            p.add_argument("src", help=SOURCE_HELP)
             p.add_argument("-o", "--out", required=True, help="the .npz to write")
-            p.add_argument("--backend", choices=("onnx", "torch"), default="onnx",
-                           help="onnx: the exported model in onnxruntime (default); torch: "
-                                "reid.pt")
-            p.add_argument("--model", default=None,
-                           help="model file (default models/reid.onnx, or models/reid.pt "
-                                "with --backend torch)")
-            p.add_argument("--batch-size", type=int, default=32)
-            p.add_argument("--threads", type=int, default=None, help="CPU threads")
-            p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
-                           help="an unreadable image stops the run (default) or is skipped "
-                                "and reported")
+            add_embedding_options(p)
+        if name == "index":
+            actions = p.add_subparsers(dest="action", required=True)
+            build = actions.add_parser("build", help="embed a gallery and write an index")
+            build.add_argument("src", help=SOURCE_HELP + "; a pid column is kept")
+            build.add_argument("-o", "--out", required=True, help="the index folder to write")
+            build.add_argument("--kind", choices=("exact", "hnsw"), default="exact",
+                               help="exact (default) or hnsw (approximate, for millions)")
+            build.add_argument("--distance", choices=("euclidean", "cosine"),
+                               default="euclidean", help="as evaluation.distance")
+            add_embedding_options(build)
+            add = actions.add_parser("add", help="add new images (by content) to an index")
+            add.add_argument("src", help=SOURCE_HELP)
+            add.add_argument("--index", required=True, help="the index folder")
+            add_embedding_options(add, backend=False)
+        if name == "search":
+            p.add_argument("query", help=SOURCE_HELP)
+            p.add_argument("--index", required=True, help="the index folder")
+            p.add_argument("--top-k", type=int, default=10)
+            p.add_argument("-o", "--out", required=True, help="folder for the results")
+            p.add_argument("--threshold", default=None,
+                           help="a distance: farther matches are marked as no match")
+            add_embedding_options(p, backend=False)
         if name == "import-official":
             p.add_argument("checkpoint", help="the official training script's .pth file")
             p.add_argument("--experiment", required=True,

@@ -7,8 +7,9 @@ that file carries. Both prepare images the same way: RGB, resized straight to th
 (H, W) with its interpolation, scaled to [0, 1], then (x - mean) / std.
 
 Sources: a folder (its images, recursively, sorted), a glob pattern, or a CSV with a
-``path`` column (relative to the CSV's folder, or absolute) and an optional ``camid``
-column (0-based camera ids; required by a model with SIE camera embeddings).
+``path`` column (relative to the CSV's folder, or absolute) and optional ``camid`` (0-based
+camera ids; required by a model with SIE camera embeddings) and ``pid`` (identities, kept
+by a gallery index) columns.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Source:
 
     paths: list[str]
     camids: list[int] | None = None
+    pids: list[int] | None = None
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Embedding:
     features: np.ndarray                 # (N, D) float32, L2-normalised
     paths: list[str]                     # resolved absolute paths, in the order of features
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, why)
+    indices: list[int] = field(default_factory=list)   # positions in the source of ``paths``
+    metadata: dict = field(default_factory=dict)       # the model's (export.onnx_metadata)
 
 
 def read_source(src: str | os.PathLike) -> Source:
@@ -79,8 +83,8 @@ def _read_csv(path: Path) -> Source:
     if not rows or "path" not in rows[0]:
         raise DatasetError(f"{path}: needs a header with a 'path' column (and optionally "
                            "'camid'), and at least one row")
-    paths, camids = [], []
-    has_camid = "camid" in rows[0]
+    paths, camids, pids = [], [], []
+    has_camid, has_pid = "camid" in rows[0], "pid" in rows[0]
     for line, row in enumerate(rows, start=2):
         value = (row.get("path") or "").strip()
         if not value:
@@ -95,7 +99,13 @@ def _read_csv(path: Path) -> Source:
             if camids[-1] < 0:
                 raise DatasetError(f"{path}, line {line}: camid {camids[-1]} is negative "
                                    "(camera ids are 0-based)")
-    return Source(paths, camids if has_camid else None)
+        if has_pid:
+            try:
+                pids.append(int(row["pid"]))
+            except (TypeError, ValueError):
+                raise DatasetError(f"{path}, line {line}: pid {row['pid']!r} is not an "
+                                   "integer") from None
+    return Source(paths, camids if has_camid else None, pids if has_pid else None)
 
 
 class Preprocessor:
@@ -195,13 +205,14 @@ def embed(source: Source, model_path, backend: str = "onnx", batch_size: int = 3
                                f"{metadata['num_cameras']} cameras (0..."
                                f"{metadata['num_cameras'] - 1})")
     prepare = Preprocessor(metadata)
-    features, kept, skipped = [], [], []
+    features, kept, kept_idx, skipped = [], [], [], []
     cams = source.camids or [0] * len(source.paths)
     batches = range(0, len(source.paths), batch_size)
     for start in progress(batches, desc="embed", unit="batch"):
         images, batch_cams = [], []
-        for path, cam in zip(source.paths[start:start + batch_size],
-                             cams[start:start + batch_size]):
+        for index, path, cam in zip(range(start, start + batch_size),
+                                    source.paths[start:start + batch_size],
+                                    cams[start:start + batch_size]):
             try:
                 images.append(prepare(path))
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -211,6 +222,7 @@ def embed(source: Source, model_path, backend: str = "onnx", batch_size: int = 3
                 skipped.append((path, str(exc)))
                 continue
             kept.append(path)
+            kept_idx.append(index)
             batch_cams.append(cam)
         if images:
             features.append(run(np.stack(images), np.asarray(batch_cams, dtype=np.int64)))
@@ -219,7 +231,7 @@ def embed(source: Source, model_path, backend: str = "onnx", batch_size: int = 3
     if not kept:
         raise DatasetError("no image could be read: nothing to embed")
     out = np.concatenate(features).astype(np.float32)
-    return Embedding(out, kept, skipped)
+    return Embedding(out, kept, skipped, kept_idx, dict(metadata))
 
 
 def write_npz(path: str | os.PathLike, embedding: Embedding) -> None:
