@@ -6,7 +6,7 @@ import json
 
 from project_support import copy_project, run
 
-HEADLINE = ("mAP", "rank1", "rank5", "rank10", "mINP")
+HEADLINE = ("mAP", "rank1", "rank5", "rank10", "mINP", "tmr_at_fmr_1e-2", "tmr_at_fmr_1e-3")
 
 
 def test_repro_runs_every_stage_and_writes_its_outputs(micro_project):
@@ -69,12 +69,14 @@ def test_plots_show_renders_one_offline_page(micro_project, tmp_path):
     page = tmp_path / "plots" / "index.html"
     html = page.read_text()
     assert "cdn.jsdelivr" not in html and "vegaEmbed" in html
-    for title in ("CMC", "Distances of positive and negative pairs", "Training loss",
+    for title in ("CMC", "Distances of positive and negative pairs",
+                  "Match rates (ROC, cross-camera pairs)", "Training loss",
                   "Learning rate", "ranklist_best.png", "ranklist_worst.png"):
         assert title in html, title
     dom = chromium_dom(page, tmp_path / "profile")
-    # each chart once: CMC, distances, training loss, learning rate; two rank lists
-    assert dom.count('class="vega-embed') == 4, dom.count('class="vega-embed')
+    # each chart once: CMC, distances, match rates, training loss, learning rate; two
+    # rank lists
+    assert dom.count('class="vega-embed') == 5, dom.count('class="vega-embed')
     assert "<canvas" in dom or "<svg" in dom
     assert html.count('<img src="static/') == 2  # best and worst rank lists, once each
 

@@ -14,6 +14,7 @@ from clipreid.config.schema import EvaluationConfig, from_dict
 from clipreid.evaluation import evaluate_features, run_evaluation
 
 METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+TMR = ("tmr_at_fmr_1e-2", "tmr_at_fmr_1e-3")
 
 
 @pytest.fixture
@@ -52,7 +53,8 @@ def test_plain_run_writes_metrics_and_plots(problem, tmp_path):
 
     written = json.loads(metrics_path.read_text())
     assert written == returned
-    assert list(written) == list(METRICS)  # headline numbers only, flat
+    # headline numbers only, flat: then the true match rates at the fitted thresholds
+    assert list(written) == [*METRICS, "tmr_at_fmr_1e-2", "tmr_at_fmr_1e-3"]
     direct = evaluate_features(feats[q], feats[g], pids[q], pids[g], camids[q], camids[g],
                                max_rank=20)
     assert written["mAP"] == pytest.approx(direct["mAP"], abs=1e-12)
@@ -107,9 +109,10 @@ def test_variants_and_partitions_are_averaged(problem, tmp_path):
     assert metrics["mAP"] == pytest.approx(np.mean([r["mAP"] for r in per_part]), abs=1e-12)
     assert report["std"]["mAP"] == pytest.approx(np.std([r["mAP"] for r in per_part], ddof=1))
     assert metrics["rank1"] == pytest.approx(np.mean([r["cmc"][0] for r in per_part]))
-    assert set(metrics) == {k + suffix for k in METRICS for suffix in ("", "_rerank", "_qe")}
+    assert set(metrics) == {k + suffix for k in METRICS for suffix in ("", "_rerank", "_qe")
+                            } | set(TMR)
     assert all(0 <= v <= 1 for v in metrics.values())
-    assert set(report["std"]) == set(metrics)
+    assert set(report["std"]) == set(metrics) - set(TMR)  # thresholds: the first partition
     cmc = read_csv(tmp_path / "plots" / "cmc.csv")
     assert list(cmc[0]) == ["rank", "cmc", "cmc_rerank", "cmc_qe"] and len(cmc) == 50
     assert len(read_csv(tmp_path / "plots" / "distance_hist.csv")) == 20
@@ -276,3 +279,35 @@ def test_a_named_recipe_reports_its_gap_to_the_published_result(problem, tmp_pat
                          tmp_path / "m4.json", tmp_path / "r4.json", tmp_path / "p4",
                          run_params={**run_params, "model": {"name": "vit_b16"}})
     assert "mAP_gap" in got
+
+
+def test_match_thresholds_hold_their_false_match_rate_on_cross_camera_pairs(problem,
+                                                                            tmp_path):
+    """Each fitted threshold, checked against every cross-camera query-gallery pair
+    counted directly: at most the target fraction of different-identity pairs fall within
+    it, and the reported true match rate is the fraction of same-identity pairs that do."""
+    from clipreid.evaluation.distance import pairwise_distance
+
+    feats, pids, camids, paths, (q, g) = problem
+    cfg = {"thresholds": {"false_match_rates": [0.1, 0.02], "bins": 40000}}
+    metrics = run_evaluation(feats, pids, camids, paths, [(q, g)], cfg, tmp_path / "m.json",
+                             tmp_path / "r.json", tmp_path / "p")
+    report = json.loads((tmp_path / "r.json").read_text())
+    dist = pairwise_distance(feats[q], feats[g], "euclidean").numpy()
+    cross = camids[q][:, None] != camids[g][None, :]
+    same = pids[q][:, None] == pids[g][None, :]
+    genuine, impostor = dist[cross & same], dist[cross & ~same]
+    assert len(report["thresholds"]) == 2
+    for fit in report["thresholds"]:
+        t = fit["distance"]
+        assert np.mean(impostor <= t) <= fit["fmr_target"] + 1e-12
+        assert np.mean(impostor <= t) == pytest.approx(fit["fmr"], abs=1e-9)
+        assert np.mean(genuine <= t) == pytest.approx(fit["tmr"], abs=1e-9)
+        # the next bin would break the target: the threshold is as loose as allowed
+        assert np.mean(impostor <= t + 4.0 / 40000 * 3) > fit["fmr_target"] or t >= 4.0 - 1e-3
+    assert metrics["tmr_at_fmr_1e-1"] == report["thresholds"][0]["tmr"]
+    assert metrics["tmr_at_fmr_2e-2"] == report["thresholds"][1]["tmr"]
+    assert report["thresholds"][0]["distance"] >= report["thresholds"][1]["distance"]
+    roc = read_csv(tmp_path / "p" / "roc.csv")
+    tmr = [float(r["tmr"]) for r in roc]
+    assert list(roc[0]) == ["fmr", "tmr"] and tmr == sorted(tmr) and tmr[-1] == 1.0

@@ -368,6 +368,19 @@ class TrialsConfig:
 
 
 @dataclass(frozen=True)
+class ThresholdsConfig:
+    """Match thresholds fitted at target false match rates on the test split's
+    cross-camera pairs (clipreid.evaluation.thresholds)."""
+
+    false_match_rates: list[float] = spec(factory=lambda: [1e-2, 1e-3], gt=0, le=1)
+    bins: int = spec(40000, ge=100)   # distance resolution: range / bins
+
+    def check(self, key: str) -> None:
+        if not self.false_match_rates:
+            raise ConfigError(f"{key}.false_match_rates is empty: give at least one rate")
+
+
+@dataclass(frozen=True)
 class ExpectedConfig:
     """The published result a named recipe (conf/experiment/) should reach, as fractions
     (0.896 = 89.6 %); ``evaluate`` reports the gap to it. Null where no published number
@@ -402,6 +415,7 @@ class EvaluationConfig:
     query_expansion: QueryExpansionConfig = spec(factory=QueryExpansionConfig)
     plots: PlotsConfig = spec(factory=PlotsConfig)
     trials: TrialsConfig = spec(factory=TrialsConfig)
+    thresholds: ThresholdsConfig = spec(factory=ThresholdsConfig)
     expected: ExpectedConfig = spec(factory=ExpectedConfig)
 
 

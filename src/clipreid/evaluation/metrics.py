@@ -28,6 +28,7 @@ from clipreid.evaluation import inputs
 from clipreid.evaluation.distance import (GalleryDistances, as_numpy, check_distance,
                                          distance_from_similarity, normalize)
 from clipreid.evaluation.ranking import SameIdentityIndex, rank_block
+from clipreid.evaluation.thresholds import CrossCameraPairs
 
 #: Working memory one block may use in the worst case (every gallery image a candidate).
 BLOCK_BUDGET_BYTES = 2 * 1024**3
@@ -144,7 +145,7 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, *,
 def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, *,
                       distance: str = "euclidean", block_size: int | None = None,
                       device=None, max_rank: int = 50, remove_same_camera: bool = True,
-                      histogram_bins: int = 0) -> dict:
+                      histogram_bins: int = 0, pair_bins: int = 0) -> dict:
     """Metrics of query features ``qf`` (Q, D) against gallery features ``gf`` (G, D).
 
     Features are L2-normalised, then compared by ``distance`` (see
@@ -154,6 +155,9 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, *,
     features, and with ``histogram_bins > 0`` also ``distance_histogram``: ``edges``
     (bins + 1) and the ``positive`` and ``negative`` counts of query-gallery pairs per bin
     (negative: another identity; same-camera pairs of the query's identity are in neither).
+    With ``pair_bins > 0`` also ``pair_histogram``: genuine and impostor counts of
+    cross-camera pairs (all pairs without camera filtering) for the match thresholds
+    (:mod:`.thresholds`).
     """
     max_rank = _check_max_rank(max_rank)
     check_distance(distance)
@@ -173,20 +177,29 @@ def evaluate_features(qf, gf, q_pids, g_pids, q_camids, g_camids, *,
     index = SameIdentityIndex(g_pids, g_cams)
     acc = _Accumulator(qf.shape[0])
     hist = _Histogram(histogram_bins, DISTANCE_RANGE[distance]) if histogram_bins else None
+    pairs = CrossCameraPairs(pair_bins, DISTANCE_RANGE[distance], g_cams,
+                             remove_same_camera) if pair_bins else None
     for start in range(0, qf.shape[0], block):
         stop = min(start + block, qf.shape[0])
         sim = gallery.similarities(qn[start:stop])
         same = index.lookup(q_pids[start:stop], q_cams[start:stop], remove_same_camera)
-        if hist is None and as_numpy(sim) is not None:  # only candidates become distances
+        if hist is None and pairs is None and as_numpy(sim) is not None:
+            # only candidates become distances
             acc.add(start, rank_block(as_numpy(sim), *same, scale=gallery.scale))
             continue
         dist = distance_from_similarity(sim, distance)
         if hist is not None:
             hist.add(dist, *same)
+        if pairs is not None:
+            values = as_numpy(dist)
+            pairs.add(values if values is not None else dist.cpu().numpy(),
+                      q_cams[start:stop], same[0], same[1] | same[2])
         acc.add(start, rank_block(dist, *same))
     result = acc.result(max_rank)
     if hist is not None:
         result["distance_histogram"] = hist.result()
+    if pairs is not None:
+        result["pair_histogram"] = pairs.result()
     return result
 
 

@@ -21,9 +21,10 @@ from clipreid.evaluation import inputs
 from clipreid.evaluation.distance import pairwise_distance
 from clipreid.evaluation.metrics import evaluate, evaluate_features
 from clipreid.evaluation.plots import (RankList, plot_cmc, plot_histogram, save_rank_lists,
-                                       write_cmc_tables, write_histogram_table)
+                                       write_cmc_tables, write_csv, write_histogram_table)
 from clipreid.evaluation.query_expansion import alpha_query_expansion
 from clipreid.evaluation.rerank import k_reciprocal_rerank
+from clipreid.evaluation.thresholds import fit_thresholds, rate_name, roc_table
 from clipreid.io import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,10 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
     ``plots_dir`` (replaced as a whole): ``cmc.csv`` (rank, cmc, and cmc_rerank / cmc_qe
     when enabled), ``cmc.png``, ``distance_hist.csv`` (distance, positive, negative),
     ``distance_hist.png``, ``ranklist_best.png`` and ``ranklist_worst.png``. Histogram and
-    rank lists come from the first partition. Returns the metrics written.
+    rank lists come from the first partition, and so do the match thresholds: the report's
+    ``thresholds`` (per target false match rate of ``settings.thresholds``: the distance,
+    the FMR and TMR reached), their TMRs as metrics (``tmr_at_fmr_1e-2``, ...), and
+    ``roc.csv`` (fmr, tmr) in ``plots_dir``. Returns the metrics written.
     """
     settings = coerce(EvaluationConfig, settings, "evaluation")
     feats, pids, camids, paths, parts = _check_inputs(features, pids, camids, paths, partitions)
@@ -145,6 +149,7 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
         plain = evaluate_features(qf, gf, *labels, distance=settings.distance,
                                   block_size=settings.block_size,
                                   histogram_bins=settings.plots.histogram_bins if i == 0 else 0,
+                                  pair_bins=settings.thresholds.bins if i == 0 else 0,
                                   **common)
         variants["plain"].append(plain)
         if i == 0:
@@ -177,6 +182,13 @@ def run_evaluation(features, pids, camids, paths, partitions, settings: Evaluati
         report["std"] = spread
     if test_split is not None:
         report["test_split"] = test_split
+    thresholds = fit_thresholds(first[0]["pair_histogram"],
+                                settings.thresholds.false_match_rates)
+    report["thresholds"] = thresholds
+    metrics.update({rate_name(t["fmr_target"]): t["tmr"] for t in thresholds})
+    if not thresholds:
+        log.warning("no match thresholds: the test split has no cross-camera pairs of the "
+                    "same identity, or none of different identities")
     expected = gap_to_expected(metrics, settings.expected, run_params or {})
     if expected is not None:
         report["expected"] = expected
@@ -253,6 +265,7 @@ def _write_plots(plots_dir, variants, first, pids, camids, paths, settings) -> N
                                            for name, cmc in curves.items()})
         plot_cmc(out / "cmc.png", {LABELS[name]: cmc for name, cmc in curves.items()})
         write_histogram_table(out / "distance_hist.csv", plain["distance_histogram"])
+        write_csv(out / "roc.csv", ["fmr", "tmr"], roc_table(plain["pair_histogram"]))
         plot_histogram(out / "distance_hist.png", plain["distance_histogram"], label)
         for name, which in (("best", best), ("worst", worst)):
             lists = _rank_lists(which, plain, qf, gf, q_pids, g_pids, q_cams, g_cams,
