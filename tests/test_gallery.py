@@ -29,7 +29,11 @@ from clipreid.model.saved import save_reid_model
 MODEL = ModelConfig(input_size=[64, 32])
 
 
-def export_model(folder, seed: int):
+THRESHOLDS = [{"fmr_target": 0.01, "distance": 0.8, "fmr": 0.009, "tmr": 0.7},
+              {"fmr_target": 0.001, "distance": 0.5, "fmr": 0.0009, "tmr": 0.4}]
+
+
+def export_model(folder, seed: int, thresholds=None):
     model_cfg = dataclasses.replace(MODEL, init_seed=seed)
     model = build_reid_model(model_cfg, 5, "person", 6).eval()
     params = dataclasses.replace(Params(), model=model_cfg)
@@ -41,7 +45,9 @@ def export_model(folder, seed: int):
     export_onnx(model, [str(probe)] * 2, [0, 0], {"opset": 18, "max_abs_diff": 1e-4,
                                                     "num_images": 2},
                 folder / "reid.onnx", folder / "m.json", folder / "r.json",
-                input_size=[64, 32], preprocess=MODEL.preprocess)
+                input_size=[64, 32], preprocess=MODEL.preprocess,
+                extra_metadata={"thresholds": thresholds or THRESHOLDS,
+                                "distance": "euclidean"})
     return folder / "reid.onnx"
 
 
@@ -160,3 +166,26 @@ def test_the_commands_write_results_with_a_threshold(split, tmp_path, capsys):
     assert len(pages) == len(results)
     assert results[0]["matches"][0]["path"].split("/")[-1] in pages[0].read_text()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_threshold_auto_is_the_models_strictest_calibrated_one(split, tmp_path):
+    root, files, model = split
+    build_index(files["gallery"], tmp_path / "plain", model)
+    plain = search(files["query"], tmp_path / "plain", tmp_path / "out0", top_k=20)
+    middle = float(np.median([m["distance"] for r in plain for m in r["matches"]]))
+    (tmp_path / "calibrated").mkdir()
+    fits = [{**THRESHOLDS[0], "distance": 4.0}, {**THRESHOLDS[1], "distance": middle}]
+    model = export_model(tmp_path / "calibrated", seed=0, thresholds=fits)
+    build_index(files["gallery"], tmp_path / "index", model)
+    results = search(files["query"], tmp_path / "index", tmp_path / "out", top_k=20,
+                     threshold="auto")
+    marks = [(m["distance"] <= middle, m["match"]) for r in results for m in r["matches"]]
+    assert all(expected == got for expected, got in marks)
+    assert {got for _, got in marks} == {True, False}  # the threshold splits the matches
+    build_index(files["gallery"], tmp_path / "cosine", model, distance="cosine")
+    with pytest.raises(ClipReidError, match="fitted on euclidean distances"):
+        search(files["query"], tmp_path / "cosine", tmp_path / "out2", threshold="auto")
+    build_index(files["gallery"], tmp_path / "torch", model.parent / "reid.pt",
+                backend="torch")
+    with pytest.raises(ClipReidError, match="carries no calibrated thresholds"):
+        search(files["query"], tmp_path / "torch", tmp_path / "out3", threshold="auto")

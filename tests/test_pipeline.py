@@ -25,7 +25,22 @@ def test_repro_runs_every_stage_and_writes_its_outputs(micro_project):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"]
     export = json.loads((root / "metrics/export.json").read_text())
-    assert list(export) == ["max_abs_diff"] and export["max_abs_diff"] <= 1e-4
+    assert list(export) == ["max_abs_diff", "min_cosine", "mAP_fp32", "rank1_fp32", "mAP_fp16",
+                            "rank1_fp16", "mAP_int8", "rank1_int8"]
+    assert export["max_abs_diff"] <= 1e-4 and export["min_cosine"] >= 0.9999
+    assert abs(export["mAP_fp32"] - metrics["mAP"]) < 1e-3  # onnxruntime vs PyTorch features
+    for path in ("models/reid.fp16.onnx", "models/reid.int8.onnx", "models/MODEL_CARD.md"):
+        assert (root / path).is_file(), path
+    card = (root / "models/MODEL_CARD.md").read_text()
+    for section in ("## Training data", "## Recipe", "## Metrics (test split)",
+                    "## Match thresholds", "## Preprocessing", "## Intended use and limits",
+                    "## Reproduce"):
+        assert section in card, section
+    from clipreid.export import read_onnx_metadata
+
+    meta = read_onnx_metadata(root / "models/reid.int8.onnx")
+    assert meta["metrics"] == metrics and meta["thresholds"]
+    assert meta["input_size"] == [64, 32]  # the micro configuration's
     lock = (root / "dvc.lock").read_text()
     assert "models/reid.pt" in lock and "md5" in lock
 

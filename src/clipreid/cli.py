@@ -116,9 +116,8 @@ def cmd_index(args) -> None:
 def cmd_search(args) -> None:
     from clipreid import gallery
 
-    threshold = None if args.threshold is None else float(args.threshold)
     results = gallery.search(args.query, args.index, args.out, args.top_k, args.model,
-                             threshold, args.batch_size, args.threads, args.on_error)
+                             args.threshold, args.batch_size, args.threads, args.on_error)
     print(f"wrote {args.out}/results.json, results.csv and ranklists/: {len(results)} "
           f"queries, top {args.top_k}")
 
@@ -190,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--top-k", type=int, default=10)
             p.add_argument("-o", "--out", required=True, help="folder for the results")
             p.add_argument("--threshold", default=None,
-                           help="a distance: farther matches are marked as no match")
+                           help="a distance, or auto (the model's calibrated threshold at the "
+                                "lowest false match rate): farther matches are marked as no "
+                                "match")
             add_embedding_options(p, backend=False)
         if name == "import-official":
             p.add_argument("checkpoint", help="the official training script's .pth file")

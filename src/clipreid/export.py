@@ -116,24 +116,35 @@ def load_images(paths: Sequence[str], input_size, preprocess) -> torch.Tensor:
 
 
 def onnx_features(onnx_path, images: torch.Tensor, camids: torch.Tensor | None):
+    """Features of ``images`` from an ONNX file, or from an open onnxruntime session."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = onnx_path if isinstance(onnx_path, ort.InferenceSession) else \
+        ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     feeds = {"images": images.numpy()}
     if camids is not None:
         feeds["camids"] = camids.numpy().astype(np.int64)
     return session.run(["features"], feeds)[0]
 
 
+def cosine_per_row(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return (a * b).sum(axis=1)
+
+
 def export_onnx(model, paths: Sequence[str], camids: Sequence[int], cfg: ExportConfig,
                 onnx_path, metrics_path, report_path, *, input_size: Sequence[int],
                 preprocess: PreprocessConfig, num_cameras: int = 0,
-                object_noun: str = "person") -> dict:
+                object_noun: str = "person", extra_metadata: Mapping[str, Any] = ()) -> dict:
     """Export ``model`` to ``onnx_path`` (dynamic batch axis) with its metadata
     (:func:`onnx_metadata`: ``input_size`` and ``preprocess`` are how its images are
-    prepared), compare onnxruntime with PyTorch on the first ``cfg.num_images`` of
-    ``paths``; write ``metrics_path`` (the largest difference, the one metric) and
-    ``report_path`` (sizes, settings and the metadata)."""
+    prepared; ``extra_metadata`` adds e.g. metrics and match thresholds), and compare
+    onnxruntime with PyTorch on the first ``cfg.num_images`` of ``paths``, one image at a
+    time and as one batch: the largest absolute difference must stay within
+    ``cfg.max_abs_diff`` and every image's cosine similarity at least ``cfg.min_cosine``.
+    Writes ``metrics_path`` (``max_abs_diff``, ``min_cosine``) and ``report_path`` (sizes,
+    settings and the metadata)."""
     cfg = coerce(ExportConfig, cfg, "export")
     if not paths:
         raise ClipReidError("export: no test images to check the exported model on")
@@ -153,22 +164,81 @@ def export_onnx(model, paths: Sequence[str], camids: Sequence[int], cfg: ExportC
                           opset_version=int(cfg.opset), dynamo=True,
                           external_data=False, verbose=False)
         main_dim, proj_dim = model.image_encoder.main_dim, model.image_encoder.proj_dim
-        metadata = onnx_metadata(input_size, preprocess, main_dim + proj_dim,
-                                 encoder.uses_cameras, num_cameras, object_noun)
+        metadata = {**onnx_metadata(input_size, preprocess, main_dim + proj_dim,
+                                    encoder.uses_cameras, num_cameras, object_noun),
+                    **dict(extra_metadata)}
         finish_onnx(tmp, metadata)
+        use_cams = cams if encoder.uses_cameras else None
         with torch.no_grad():
-            expected = encoder(images, cams if encoder.uses_cameras else None).numpy()
-        got = onnx_features(tmp, images, cams if encoder.uses_cameras else None)
-        diff = float(np.abs(expected - got).max())
-        report = {"tolerance": float(cfg.max_abs_diff), "num_images": n,
-                  "opset": int(cfg.opset), "feature_dim": int(expected.shape[1]),
+            expected = encoder(images, use_cams).numpy()
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        batched = onnx_features(session, images, use_cams)
+        single = np.concatenate([onnx_features(session, images[i:i + 1], None
+                                               if use_cams is None else use_cams[i:i + 1])
+                                 for i in range(n)])
+        del session
+        diff = float(max(np.abs(expected - batched).max(), np.abs(expected - single).max()))
+        cosine = float(min(cosine_per_row(expected, batched).min(),
+                           cosine_per_row(expected, single).min()))
+        report = {"tolerance": float(cfg.max_abs_diff), "min_cosine_allowed": cfg.min_cosine,
+                  "num_images": n, "batch_sizes": [1, n], "opset": int(cfg.opset),
+                  "feature_dim": int(expected.shape[1]),
                   "onnx_megabytes": round(Path(tmp).stat().st_size / 2**20, 3),
                   "metadata": metadata}
-        log.info("export parity on %d test images: max |onnx - torch| = %.3g", n, diff)
-        if not diff <= float(cfg.max_abs_diff):
+        log.info("export parity on %d test images (batch 1 and %d): max |onnx - torch| = "
+                 "%.3g, min cosine %.7f", n, n, diff, cosine)
+        if not diff <= float(cfg.max_abs_diff) or not cosine >= float(cfg.min_cosine):
             raise ExportParityError(
-                f"{onnx_path}: onnxruntime and PyTorch differ by {diff:.3g} on {n} test "
-                f"images, above export.max_abs_diff={cfg.max_abs_diff}; not exported")
+                f"{onnx_path}: onnxruntime and PyTorch differ by {diff:.3g} (min cosine "
+                f"{cosine:.7f}) on {n} test images, beyond export.max_abs_diff="
+                f"{cfg.max_abs_diff} / export.min_cosine={cfg.min_cosine}; not exported")
     write_json(report_path, report)
-    write_json(metrics_path, {"max_abs_diff": diff})
-    return {"max_abs_diff": diff, **report}
+    write_json(metrics_path, {"max_abs_diff": diff, "min_cosine": cosine})
+    return {"max_abs_diff": diff, "min_cosine": cosine, **report}
+
+
+def write_precision_variants(fp32_path, fp16_path, int8_path) -> dict[str, str]:
+    """An fp16 copy of the exported model (inputs and outputs stay float32) and a
+    dynamically quantised int8 one (onnxruntime: int8 weights, activations quantised at
+    run time), each with the fp32 model's metadata; both written atomically."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    fp32 = onnx.load(str(fp32_path))
+    with atomic_path(fp16_path) as tmp:
+        half = convert_float_to_float16(fp32, keep_io_types=True)
+        onnx.save(half, str(tmp))
+    root = logging.getLogger()
+    level = root.level
+    with atomic_path(int8_path) as tmp:
+        root.setLevel(logging.WARNING)  # the quantiser logs every tensor at INFO on root
+        try:
+            quantize_dynamic(str(fp32_path), str(tmp), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        quantised = onnx.load(str(tmp))
+        del quantised.metadata_props[:]
+        quantised.metadata_props.extend(fp32.metadata_props)
+        onnx.save(quantised, str(tmp))
+    return {"fp16": str(fp16_path), "int8": str(int8_path)}
+
+
+def evaluate_onnx(onnx_path, paths: Sequence[str], camids: Sequence[int], pids: Sequence[int],
+                  partitions, distance: str, remove_same_camera: bool,
+                  batch_size: int = 64) -> dict[str, float]:
+    """mAP and rank-1 of an exported model on the test split, prepared from its metadata
+    as `clipreid embed` prepares images (averaged over ``partitions``, the evaluator's
+    (query, gallery) index pairs)."""
+    from clipreid.embed import Source, embed
+    from clipreid.evaluation.metrics import evaluate_features
+
+    feats = embed(Source(list(paths), list(camids)), onnx_path, "onnx", batch_size).features
+    pids, cams = np.asarray(pids), np.asarray(camids)
+    results = [evaluate_features(feats[q], feats[g], pids[q], pids[g], cams[q], cams[g],
+                                 distance=distance, remove_same_camera=remove_same_camera)
+               for q, g in partitions]
+    return {"mAP": float(np.mean([r["mAP"] for r in results])),
+            "rank1": float(np.mean([r["cmc"][0] for r in results]))}

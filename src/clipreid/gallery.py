@@ -219,13 +219,42 @@ def search_features(gallery: Gallery, queries: np.ndarray, top_k: int,
     return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
 
 
+def auto_threshold(gallery: Gallery, folder) -> float:
+    """The strictest calibrated threshold (lowest false match rate) of the index's model:
+    the exported ONNX model carries them (fitted by `evaluate`, see the model card)."""
+    meta = gallery.info.get("metadata", {})
+    fits = meta.get("thresholds") or []
+    if not fits:
+        raise ClipReidError(f"index {folder}: its model carries no calibrated thresholds "
+                            "(they are in the ONNX model `clipreid export` writes; an index "
+                            "built with --backend torch has none): pass --threshold "
+                            "<distance>")
+    if meta.get("distance", gallery.info["distance"]) != gallery.info["distance"]:
+        raise ClipReidError(f"index {folder} ranks by {gallery.info['distance']} distance but "
+                            f"the thresholds were fitted on {meta['distance']} distances; "
+                            f"rebuild the index with --distance {meta['distance']}")
+    strictest = min(fits, key=lambda t: t["fmr_target"])
+    log.info("threshold auto: distance %.6g (false match rate %g on the test split, true "
+             "match rate %.3f)", strictest["distance"], strictest["fmr_target"],
+             strictest["tmr"])
+    return float(strictest["distance"])
+
+
 def search(query_src, index_dir, out_dir, top_k: int = 10, model_path=None,
-           threshold: float | None = None, batch_size: int = 32, threads: int | None = None,
-           on_error: str = "stop") -> list[dict]:
+           threshold: float | str | None = None, batch_size: int = 32,
+           threads: int | None = None, on_error: str = "stop") -> list[dict]:
     """The ``top_k`` gallery matches of every query image; writes ``out_dir/results.json``,
-    ``results.csv`` and one rank-list page per query (``ranklists/``). With ``threshold``,
-    matches farther than it are marked ``"match": false``."""
+    ``results.csv`` and one rank-list page per query (``ranklists/``). With ``threshold``
+    (a distance, or ``"auto"``: :func:`auto_threshold`), matches farther than it are
+    marked ``"match": false`` (no match)."""
     gallery = read_index(index_dir)
+    if threshold == "auto":
+        threshold = auto_threshold(gallery, index_dir)
+    elif threshold is not None:
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise ConfigError(f"--threshold {threshold!r}: a distance or auto") from None
     model = _model_of(gallery, model_path, index_dir)
     source = read_source(query_src)
     embedding = embed(source, model, gallery.info["backend"], batch_size, threads, on_error)

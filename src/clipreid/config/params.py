@@ -23,7 +23,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
                  "dataset.num_cameras", "model", "finetune"),
     "evaluate": ("method", "device", "num_workers", "dataset.name", "dataset.num_cameras",
                  "model", "evaluation"),
-    "export": ("dataset.object", "dataset.num_cameras", "model", "export"),
+    "export": ("method", "dataset.name", "dataset.object", "dataset.num_cameras", "model",
+               "prompt", "finetune", "evaluation", "export"),
 }
 
 

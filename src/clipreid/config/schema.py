@@ -423,7 +423,8 @@ class EvaluationConfig:
 class ExportConfig:
     opset: int = spec(18, ge=14)
     max_abs_diff: float = spec(1e-4, gt=0)
-    num_images: int = spec(32, ge=1)
+    min_cosine: float = spec(0.9999, ge=0, le=1)   # per image, fp32 ONNX vs PyTorch
+    num_images: int = spec(64, ge=1)               # parity images: batch 1 and batch N
 
 
 @dataclass(frozen=True)

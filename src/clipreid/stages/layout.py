@@ -14,6 +14,9 @@ DATA_DOCS = "reports/data_docs"   # a page for people, not a DVC output (it hold
 PROMPTS = "models/prompts.pt"
 REID_MODEL = "models/reid.pt"
 ONNX_MODEL = "models/reid.onnx"
+ONNX_FP16_MODEL = "models/reid.fp16.onnx"
+ONNX_INT8_MODEL = "models/reid.int8.onnx"
+MODEL_CARD = "models/MODEL_CARD.md"
 EVALUATION_METRICS = "metrics/evaluation.json"
 EVALUATION_REPORT = "reports/evaluation.json"
 EVALUATION_PLOTS = "plots/evaluation"
@@ -39,7 +42,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
     "prompt": (PROMPTS, live("prompt")),
     "finetune": (REID_MODEL, live("finetune")),
     "evaluate": (EVALUATION_METRICS, EVALUATION_REPORT, EVALUATION_PLOTS),
-    "export": (ONNX_MODEL, EXPORT_METRICS, EXPORT_REPORT),
+    "export": (ONNX_MODEL, ONNX_FP16_MODEL, ONNX_INT8_MODEL, MODEL_CARD, EXPORT_METRICS,
+               EXPORT_REPORT),
 }
 
 #: What each stage reads besides code and params (files of other stages, or the data set).
@@ -49,5 +53,5 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "prompt": (VALIDATED_MANIFEST, "${model.source}"),
     "finetune": (VALIDATED_MANIFEST, PROMPTS, "${model.source}"),
     "evaluate": (VALIDATED_MANIFEST, REID_MODEL),
-    "export": (VALIDATED_MANIFEST, REID_MODEL),
+    "export": (VALIDATED_MANIFEST, REID_MODEL, EVALUATION_METRICS, EVALUATION_REPORT),
 }
