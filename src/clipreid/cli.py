@@ -174,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
             build = actions.add_parser("build", help="embed a gallery and write an index")
             build.add_argument("src", help=SOURCE_HELP + "; a pid column is kept")
             build.add_argument("-o", "--out", required=True, help="the index folder to write")
-            build.add_argument("--kind", choices=("exact", "hnsw"), default="exact",
-                               help="exact (default) or hnsw (approximate, for millions)")
+            build.add_argument("--kind", choices=("exact", "hnsw", "ivf"), default="exact",
+                               help="exact (default), or approximate for millions: hnsw "
+                                    "(graph) or ivf (inverted lists)")
             build.add_argument("--distance", choices=("euclidean", "cosine"),
                                default="euclidean", help="as evaluation.distance")
             add_embedding_options(build)

@@ -8,7 +8,9 @@ An index is a folder:
 - ``entries.csv``: per gallery image its resolved path, the SHA-256 of its bytes (the same
   image added twice is recognised by it), and its identity and camera when given;
 - ``features.npy``: the L2-normalised descriptors, one row per entry;
-- ``hnsw.faiss``: the approximate (HNSW) graph, for ``kind: hnsw`` only.
+- ``hnsw.faiss`` / ``ivf.faiss``: the approximate index, for ``kind: hnsw`` (a graph,
+  good recall, slow to build for millions) or ``kind: ivf`` (inverted lists over k-means
+  cells, quick to build) only.
 
 Exact search is a FAISS inner-product scan (``IndexFlatIP``) of the normalised features:
 its ranking is the evaluator's (distances ``2 - 2 s``, squared Euclidean on normalised
@@ -36,11 +38,14 @@ from clipreid.io import atomic_dir, atomic_path, file_sha256
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-KINDS = ("exact", "hnsw")
+KINDS = ("exact", "hnsw", "ivf")
+APPROXIMATE = ("hnsw", "ivf")
 DISTANCES = ("euclidean", "cosine")
 HNSW_NEIGHBOURS = 32        # M: links per node
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+IVF_PROBES = 32             # cells searched per query
+IVF_TRAINING = 100_000      # at most this many features train the k-means cells
 
 
 @dataclass
@@ -69,6 +74,13 @@ def faiss_index(features: np.ndarray, kind: str):
         index = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == "ivf":
+        cells = max(1, min(int(4 * np.sqrt(len(features))), len(features) // 39))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells,
+                                   faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).permutation(len(features))[:IVF_TRAINING]
+        index.train(np.ascontiguousarray(features[np.sort(sample)], dtype=np.float32))
+        index.nprobe = min(IVF_PROBES, cells)
     else:
         raise ConfigError(f"index kind {kind!r}: choose one of {', '.join(KINDS)}")
     index.add(np.ascontiguousarray(features, dtype=np.float32))
@@ -104,8 +116,9 @@ def write_index(folder: str | os.PathLike, gallery: Gallery) -> None:
             writer = csv.DictWriter(f, fieldnames=["path", "sha256", "pid", "camid"])
             writer.writeheader()
             writer.writerows(gallery.entries)
-        if gallery.info["kind"] == "hnsw":
-            faiss.write_index(faiss_index(gallery.features, "hnsw"), str(tmp / "hnsw.faiss"))
+        kind = gallery.info["kind"]
+        if kind in APPROXIMATE:
+            faiss.write_index(faiss_index(gallery.features, kind), str(tmp / f"{kind}.faiss"))
         (tmp / "index.json").write_text(json.dumps(gallery.info, indent=2) + "\n")
 
 
@@ -207,9 +220,13 @@ def search_features(gallery: Gallery, queries: np.ndarray, top_k: int,
     k = min(int(top_k), len(gallery.entries))
     if k < 1:
         raise ConfigError(f"top-k {top_k}: must be >= 1 (and the index must not be empty)")
-    if gallery.info["kind"] == "hnsw" and folder is not None:
-        index = faiss.read_index(str(Path(folder) / "hnsw.faiss"))
-        index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+    kind = gallery.info["kind"]
+    if kind in APPROXIMATE and folder is not None:
+        index = faiss.read_index(str(Path(folder) / f"{kind}.faiss"))
+        if kind == "hnsw":
+            index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+        else:
+            index.nprobe = min(IVF_PROBES, index.nlist)
     else:
         index = faiss_index(gallery.features, gallery.info["kind"])
     sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
