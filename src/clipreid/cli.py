@@ -222,7 +222,7 @@ def main(argv=None) -> int:
         exit_cleanly_on_sigterm()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("onnx_ir", "onnxscript", "torch.onnx", "great_expectations"):
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx", "great_expectations", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     try:
