@@ -68,7 +68,7 @@ def embedding_speed(name: str, model_name: str, input_size, count: int, threads:
 
     torch.set_num_threads(threads)
     cfg = model_config(model_name, input_size)
-    folder = work / name
+    folder = work / model_name
     folder.mkdir()
     model = build_reid_model(cfg, 100, "person", 6).eval()
     save_reid_model(folder / "reid.pt", model, dataclasses.replace(Params(), model=cfg), 100)
