@@ -118,7 +118,7 @@ def test_globs_and_relative_csv_paths(plain, images, tmp_path):
     table.unlink()
     with pytest.raises(DatasetError, match="matches no file"):
         read_source(str(root / "*.gif"))
-    with pytest.raises(DatasetError, match="not a folder, a .csv file or a glob"):
+    with pytest.raises(DatasetError, match="not an image, a folder, a .csv file or a glob"):
         read_source(tmp_path / "nothing")
     bad = tmp_path / "bad.csv"
     bad.write_text("file\nx.jpg\n")
@@ -152,3 +152,26 @@ def test_the_command_writes_features_and_paths(plain, images, tmp_path, capsys):
     assert "7 images, 256-d features" in capsys.readouterr().out
     assert main(["embed", str(root), "-o", str(out), "--model", str(tmp_path / "no.onnx")]) == 2
     assert "no.onnx not found" in capsys.readouterr().err
+
+
+def test_inputs_users_get_wrong_are_named(plain, images, tmp_path, capsys):
+    folder, _, _ = plain
+    root, paths = images
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffpath\n".encode("utf-8") + paths[0].encode() + b"\n")
+    assert read_source(bom).paths == [paths[0]]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("path\ncaf\xe9.jpg\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="is not UTF-8"):
+        read_source(latin)
+    assert read_source(paths[0]).paths == [paths[0]]  # one image file
+    from clipreid.errors import ClipReidError
+
+    with pytest.raises(ClipReidError, match="not a PyTorch model file.*drop --backend torch"):
+        embed(Source(paths[:1]), folder / "reid.onnx", backend="torch")
+    with pytest.raises(ClipReidError, match="not an ONNX model.*--backend torch"):
+        embed(Source(paths[:1]), folder / "reid.pt")
+    capsys.readouterr()
+    assert main(["embed", paths[0], "-o", str(tmp_path), "--model",
+                 str(folder / "reid.onnx")]) == 2
+    assert "is a folder: give the .npz file to write" in capsys.readouterr().err

@@ -190,3 +190,55 @@ def test_threshold_auto_is_the_models_strictest_calibrated_one(split, tmp_path):
                 backend="torch")
     with pytest.raises(ClipReidError, match="carries no calibrated thresholds"):
         search(files["query"], tmp_path / "torch", tmp_path / "out3", threshold="auto")
+
+
+def test_foreign_folders_are_never_replaced_and_damage_is_named(split, tmp_path):
+    root, files, model = split
+    mine = tmp_path / "my_documents"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("precious")
+    with pytest.raises(ClipReidError, match="holds files that are not a gallery index"):
+        build_index(files["gallery"], mine, model)
+    assert (mine / "thesis.txt").read_text() == "precious"
+    build_index(files["gallery"], tmp_path / "index", model)
+    build_index(files["gallery"], tmp_path / "index", model)  # an index is rebuilt in place
+    with pytest.raises(ClipReidError, match="holds files that are not search results"):
+        search(files["query"], tmp_path / "index", mine)
+    with pytest.raises(Exception, match="finite number"):
+        search(files["query"], tmp_path / "index", tmp_path / "out", threshold="nan")
+    (tmp_path / "index" / "entries.csv").unlink()
+    with pytest.raises(ClipReidError, match="is damaged.*rebuild it"):
+        read_index(tmp_path / "index")
+
+
+def test_concurrent_adds_lose_nothing(split, tmp_path):
+    """Two `index add` at once: the index lock makes the second wait for the first."""
+    import threading
+
+    root, files, model = split
+    with open(files["gallery"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    parts = [rows[:50], rows[50:80], rows[80:110]]
+    paths = []
+    for i, part in enumerate(parts):
+        paths.append(tmp_path / f"part{i}.csv")
+        with open(paths[-1], "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["path", "pid", "camid"])
+            writer.writeheader()
+            writer.writerows(part)
+    build_index(paths[0], tmp_path / "index", model)
+    errors = []
+
+    def add(path):
+        try:
+            add_to_index(path, tmp_path / "index")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in paths[1:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert read_index(tmp_path / "index").info["count"] == 110

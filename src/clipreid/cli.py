@@ -118,8 +118,9 @@ def cmd_search(args) -> None:
 
     results = gallery.search(args.query, args.index, args.out, args.top_k, args.model,
                              args.threshold, args.batch_size, args.threads, args.on_error)
+    found = max((len(r["matches"]) for r in results), default=0)
     print(f"wrote {args.out}/results.json, results.csv and ranklists/: {len(results)} "
-          f"queries, top {args.top_k}")
+          f"queries, top {found}")
 
 
 COMMANDS = {
@@ -137,6 +138,13 @@ COMMANDS = {
 }
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 1")
+    return value
+
+
 SOURCE_HELP = ("a folder, a quoted glob pattern, or a CSV with a path column (and camid for "
                "SIE models)")
 
@@ -148,8 +156,8 @@ def add_embedding_options(p, backend: bool = True) -> None:
     p.add_argument("--model", default=None,
                    help="model file (default models/reid.onnx, or models/reid.pt with "
                         "--backend torch; an index's own model for index add and search)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="an unreadable image stops the run (default) or is skipped and "
                         "reported")

@@ -58,6 +58,8 @@ def read_source(src: str | os.PathLike) -> Source:
     """The images of ``src``: a folder, a CSV of paths, or a glob pattern."""
     text = str(src)
     path = Path(text)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return Source([str(path.resolve())])
     if path.is_dir():
         paths = sorted(str(p.resolve()) for p in path.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -73,16 +75,21 @@ def read_source(src: str | os.PathLike) -> Source:
         if not paths:
             raise DatasetError(f"{src}: the pattern matches no file")
         return Source(paths)
-    raise DatasetError(f"{src}: not a folder, a .csv file or a glob pattern (quote the "
-                       "pattern so that the shell leaves it to this command)")
+    raise DatasetError(f"{src}: not an image, a folder, a .csv file or a glob pattern "
+                       "(quote a pattern so that the shell leaves it to this command)")
 
 
 def _read_csv(path: Path) -> Source:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                           "save it as UTF-8") from None
     if not rows or "path" not in rows[0]:
+        found = list(rows[0]) if rows else "no rows"
         raise DatasetError(f"{path}: needs a header with a 'path' column (and optionally "
-                           "'camid'), and at least one row")
+                           f"'camid', 'pid'), and at least one row; found {found}")
     paths, camids, pids = [], [], []
     has_camid, has_pid = "camid" in rows[0], "pid" in rows[0]
     for line, row in enumerate(rows, start=2):
@@ -96,9 +103,9 @@ def _read_csv(path: Path) -> Source:
             except (TypeError, ValueError):
                 raise DatasetError(f"{path}, line {line}: camid {row['camid']!r} is not an "
                                    "integer") from None
-            if camids[-1] < 0:
-                raise DatasetError(f"{path}, line {line}: camid {camids[-1]} is negative "
-                                   "(camera ids are 0-based)")
+            if not 0 <= camids[-1] < 2**31:
+                raise DatasetError(f"{path}, line {line}: camid {camids[-1]} is out of range "
+                                   "(camera ids are 0-based, below the model's camera count)")
         if has_pid:
             try:
                 pids.append(int(row["pid"]))
@@ -139,7 +146,13 @@ def onnx_runner(model_path, threads: int | None):
 
     from clipreid.export import read_onnx_metadata
 
-    metadata = read_onnx_metadata(model_path)
+    try:
+        metadata = read_onnx_metadata(model_path)
+    except ClipReidError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ClipReidError(f"{model_path} is not an ONNX model ({type(exc).__name__}); for a "
+                            "PyTorch model file (reid.pt) pass --backend torch") from None
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)
@@ -161,6 +174,11 @@ def torch_runner(model_path, threads: int | None):
     from clipreid.export import onnx_metadata
     from clipreid.model.saved import load_card, load_model
 
+    import zipfile
+
+    if not zipfile.is_zipfile(model_path):
+        raise ClipReidError(f"{model_path} is not a PyTorch model file (reid.pt); for an "
+                            "ONNX model drop --backend torch")
     if threads:
         torch.set_num_threads(int(threads))
     model, card = load_model(model_path), load_card(model_path)
@@ -191,6 +209,8 @@ def embed(source: Source, model_path, backend: str = "onnx", batch_size: int = 3
         raise ConfigError(f"on_error {on_error!r}: choose stop or skip")
     if batch_size < 1:
         raise ConfigError(f"batch size {batch_size}: must be >= 1")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads {threads}: must be >= 1")
     if not Path(model_path).is_file():
         raise ClipReidError(f"{model_path} not found: run `dvc repro` (or `make repro`) first, "
                             "or pass the model file with --model")
@@ -244,6 +264,8 @@ def embed_command(src, out, backend: str = "onnx", model: str | None = None,
                   batch_size: int = 32, threads: int | None = None,
                   on_error: str = "stop") -> Embedding:
     model_path = model or DEFAULT_MODEL.get(backend, "")
+    if Path(out).is_dir():
+        raise ClipReidError(f"{out} is a folder: give the .npz file to write")
     embedding = embed(read_source(src), model_path, backend, batch_size, threads, on_error)
     write_npz(out, embedding)
     return embedding

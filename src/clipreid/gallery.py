@@ -21,6 +21,7 @@ Every write replaces the folder atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import json
@@ -93,17 +94,68 @@ def read_index(folder: str | os.PathLike) -> Gallery:
     if not info_path.is_file():
         raise ClipReidError(f"{folder} is no gallery index (no index.json): build one with "
                             "`clipreid index build SRC -o DIR`")
-    info = json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text())
+        with open(folder / "entries.csv", newline="", encoding="utf-8") as f:
+            entries = list(csv.DictReader(f))
+        features = np.load(folder / "features.npy")
+        for line, entry in enumerate(entries, start=2):
+            for key in ("pid", "camid"):
+                if entry.get(key, "") != "" and not entry[key].lstrip("-").isdigit():
+                    raise ValueError(f"entries.csv line {line}: {key} {entry[key]!r}")
+    except (OSError, ValueError) as exc:
+        raise ClipReidError(f"index {folder} is damaged ({exc}); rebuild it with `clipreid "
+                            "index build`") from None
     if info.get("format") != FORMAT:
         raise ClipReidError(f"{info_path}: format {info.get('format')!r}, this version reads "
                             f"{FORMAT}; rebuild the index")
-    with open(folder / "entries.csv", newline="", encoding="utf-8") as f:
-        entries = list(csv.DictReader(f))
-    features = np.load(folder / "features.npy")
     if len(entries) != features.shape[0] or features.shape[0] != info["count"]:
         raise ClipReidError(f"{folder}: entries.csv, features.npy and index.json disagree on "
                             "the number of entries; rebuild the index")
     return Gallery(info, entries, features)
+
+
+def _open_mode(folder: Path) -> None:
+    """Folders made by mkdtemp are private (0700): give them the usual mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+
+
+@contextlib.contextmanager
+def index_lock(folder: str | os.PathLike):
+    """An exclusive lock on the index ``folder`` (a file beside it: the folder itself is
+    replaced by every write), so that two `index add` runs cannot lose each other's
+    entries; the second waits."""
+    import fcntl
+
+    folder = Path(folder).resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def require_replaceable(folder: str | os.PathLike, ours: tuple[str, ...], what: str) -> None:
+    """Refuse to replace ``folder`` when it holds anything but ``ours`` (the files this
+    command writes there): it is someone else's folder or file."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ClipReidError(f"{folder} exists and is a file: give a new folder for {what}")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in ours)
+    if foreign:
+        raise ClipReidError(f"{folder} holds files that are not {what} ({', '.join(foreign[:5])}"
+                            f"{' ...' if len(foreign) > 5 else ''}): give a new or empty "
+                            "folder; nothing was written")
+
+
+INDEX_FILES = ("index.json", "entries.csv", "features.npy", "hnsw.faiss", "ivf.faiss")
+RESULT_FILES = ("results.json", "results.csv", "ranklists")
 
 
 def write_index(folder: str | os.PathLike, gallery: Gallery) -> None:
@@ -111,6 +163,7 @@ def write_index(folder: str | os.PathLike, gallery: Gallery) -> None:
 
     with atomic_dir(folder) as tmp:
         tmp = Path(tmp)
+        _open_mode(tmp)
         np.save(tmp / "features.npy", gallery.features)
         with open(tmp / "entries.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["path", "sha256", "pid", "camid"])
@@ -163,6 +216,7 @@ def build_index(src, out_dir, model_path, backend: str = "onnx", kind: str = "ex
         raise ConfigError(f"index kind {kind!r}: choose one of {', '.join(KINDS)}")
     if distance not in DISTANCES:
         raise ConfigError(f"distance {distance!r}: choose one of {', '.join(DISTANCES)}")
+    require_replaceable(out_dir, INDEX_FILES, "a gallery index")
     source, digests, duplicates = _unique_new(read_source(src), set())
     embedding = embed(source, model_path, backend, batch_size, threads, on_error)
     digests = [digests[i] for i in embedding.indices]
@@ -170,8 +224,9 @@ def build_index(src, out_dir, model_path, backend: str = "onnx", kind: str = "ex
             "model": {"path": str(Path(model_path).resolve()),
                       "sha256": file_sha256(model_path)},
             "metadata": embedding.metadata, "count": len(embedding.paths)}
-    write_index(out_dir, Gallery(info, _entries(embedding, source, digests),
-                                 embedding.features))
+    with index_lock(out_dir):
+        write_index(out_dir, Gallery(info, _entries(embedding, source, digests),
+                                     embedding.features))
     return {"count": info["count"], "duplicates": duplicates, "skipped": embedding.skipped}
 
 
@@ -192,6 +247,11 @@ def add_to_index(src, index_dir, model_path=None, batch_size: int = 32,
                  threads: int | None = None, on_error: str = "stop") -> dict:
     """Embed only the images of ``src`` that the index does not hold (by content) and add
     them; existing entries are not recomputed."""
+    with index_lock(index_dir):
+        return _add(src, index_dir, model_path, batch_size, threads, on_error)
+
+
+def _add(src, index_dir, model_path, batch_size, threads, on_error) -> dict:
     gallery = read_index(index_dir)
     model = _model_of(gallery, model_path, index_dir)
     known = {e["sha256"] for e in gallery.entries}
@@ -230,7 +290,10 @@ def search_features(gallery: Gallery, queries: np.ndarray, top_k: int,
     else:
         index = faiss_index(gallery.features, gallery.info["kind"])
     sims, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    dist = similarity_to_distance(sims, gallery.info["distance"])
+    # an approximate index may find fewer than k (FAISS pads with -1): those are last
+    sims = np.where(idx < 0, -np.inf, sims)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dist = similarity_to_distance(sims, gallery.info["distance"])
     # nearest first, ties by gallery index (the evaluator's rule)
     order = np.lexsort((idx, dist), axis=1)
     return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
@@ -241,15 +304,16 @@ def auto_threshold(gallery: Gallery, folder) -> float:
     the exported ONNX model carries them (fitted by `evaluate`, see the model card)."""
     meta = gallery.info.get("metadata", {})
     fits = meta.get("thresholds") or []
+    fitted_on = meta.get("distance", "euclidean")  # evaluate's default
     if not fits:
         raise ClipReidError(f"index {folder}: its model carries no calibrated thresholds "
                             "(they are in the ONNX model `clipreid export` writes; an index "
                             "built with --backend torch has none): pass --threshold "
                             "<distance>")
-    if meta.get("distance", gallery.info["distance"]) != gallery.info["distance"]:
+    if fitted_on != gallery.info["distance"]:
         raise ClipReidError(f"index {folder} ranks by {gallery.info['distance']} distance but "
-                            f"the thresholds were fitted on {meta['distance']} distances; "
-                            f"rebuild the index with --distance {meta['distance']}")
+                            f"the thresholds were fitted on {fitted_on} distances; "
+                            f"rebuild the index with --distance {fitted_on}")
     strictest = min(fits, key=lambda t: t["fmr_target"])
     log.info("threshold auto: distance %.6g (false match rate %g on the test split, true "
              "match rate %.3f)", strictest["distance"], strictest["fmr_target"],
@@ -271,7 +335,11 @@ def search(query_src, index_dir, out_dir, top_k: int = 10, model_path=None,
         try:
             threshold = float(threshold)
         except ValueError:
-            raise ConfigError(f"--threshold {threshold!r}: a distance or auto") from None
+            threshold = float("nan")
+        if not (threshold >= 0 and np.isfinite(threshold)):
+            raise ConfigError(f"--threshold {threshold!r}: a distance (a finite number >= 0) "
+                              "or auto") from None
+    require_replaceable(out_dir, RESULT_FILES, "search results")
     model = _model_of(gallery, model_path, index_dir)
     source = read_source(query_src)
     embedding = embed(source, model, gallery.info["backend"], batch_size, threads, on_error)
@@ -280,6 +348,8 @@ def search(query_src, index_dir, out_dir, top_k: int = 10, model_path=None,
     for q, path in enumerate(embedding.paths):
         matches = []
         for g, d in zip(idx[q].tolist(), dist[q].tolist()):
+            if g < 0:
+                continue
             entry = gallery.entries[g]
             match = {"path": entry["path"], "distance": float(d)}
             for key in ("pid", "camid"):
@@ -305,6 +375,7 @@ def write_results(out_dir, results: list[dict], threshold: float | None) -> None
                 writer.writerow([r["query"], rank, m["path"], f"{m['distance']:.6f}",
                                  "" if threshold is None else int(m["match"])])
     with atomic_dir(out_dir / "ranklists") as tmp:
+        _open_mode(Path(tmp))
         for q, r in enumerate(results):
             (Path(tmp) / f"query_{q:05d}.html").write_text(rank_list_page(r, threshold))
 

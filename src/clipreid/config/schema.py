@@ -373,7 +373,7 @@ class ThresholdsConfig:
     cross-camera pairs (clipreid.evaluation.thresholds)."""
 
     false_match_rates: list[float] = spec(factory=lambda: [1e-2, 1e-3], gt=0, le=1)
-    bins: int = spec(40000, ge=100)   # distance resolution: range / bins
+    bins: int = spec(1_000_000, ge=100)   # distance resolution: range / bins
 
     def check(self, key: str) -> None:
         if not self.false_match_rates:
