@@ -42,7 +42,9 @@ def test_export_matches_torch_at_any_batch_size(tiny_vit_cfg, image_paths, tmp_p
     result = export_onnx(model, image_paths, camids, CFG, onnx_path, metrics_path,
                          report_path, input_size=[64, 32], preprocess=PREPROCESS,
                          num_cameras=3 if sie else 0)
-    assert json.loads(metrics_path.read_text()) == {"max_abs_diff": result["max_abs_diff"]}
+    assert json.loads(metrics_path.read_text()) == {"max_abs_diff": result["max_abs_diff"],
+                                                    "min_cosine": result["min_cosine"]}
+    assert result["min_cosine"] >= 0.9999 and result["batch_sizes"] == [1, 4]
     meta = read_onnx_metadata(onnx_path)  # what a user needs, read back from the file
     assert meta == json.loads(report_path.read_text())["metadata"]
     assert meta["input_size"] == [64, 32] and meta["layout"] == "NCHW"

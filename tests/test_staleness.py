@@ -20,7 +20,7 @@ EXPECTED = {
     "clipreid/__init__.py": NONE,
     "clipreid/cli.py": NONE,                    # dispatches only
     "clipreid/official.py": NONE,               # import-official, a command outside the graph
-    "clipreid/embed.py": NONE,                  # embed, a command outside the graph
+    "clipreid/embed.py": ("export",),           # embed; export scores its ONNX files with it
     "clipreid/gallery.py": NONE,                # index and search, commands outside the graph
     "clipreid/errors.py": NONE,
     "clipreid/config/__init__.py": NONE,
@@ -73,7 +73,7 @@ EXPECTED = {
     "clipreid/model/text_encoder.py": MODEL_USERS,
     "clipreid/model/saved.py": ("finetune", "evaluate", "export"),
     "clipreid/losses.py": TRAINING,
-    "clipreid/runtime.py": ("prompt", "finetune", "evaluate"),
+    "clipreid/runtime.py": ("prompt", "finetune", "evaluate", "export"),
     "clipreid/features.py": ("prompt", "evaluate"),
     "clipreid/training/__init__.py": NONE,
     "clipreid/training/prompt.py": ("prompt",),
@@ -82,17 +82,19 @@ EXPECTED = {
     "clipreid/training/live.py": TRAINING,
     "clipreid/training/run.py": TRAINING,
     "clipreid/training/schedules.py": TRAINING,
-    "clipreid/evaluation/__init__.py": ("evaluate",),
-    "clipreid/evaluation/distance.py": ("evaluate",),
-    "clipreid/evaluation/inputs.py": ("evaluate",),
-    "clipreid/evaluation/metrics.py": ("evaluate",),
-    "clipreid/evaluation/plots.py": ("evaluate",),
-    "clipreid/evaluation/protocols.py": ("evaluate",),
-    "clipreid/evaluation/query_expansion.py": ("evaluate",),
-    "clipreid/evaluation/ranking.py": ("evaluate",),
-    "clipreid/evaluation/rerank.py": ("evaluate",),
-    "clipreid/evaluation/results.py": ("evaluate",),
+    "clipreid/evaluation/__init__.py": ("evaluate", "export"),
+    "clipreid/evaluation/distance.py": ("evaluate", "export"),
+    "clipreid/evaluation/inputs.py": ("evaluate", "export"),
+    "clipreid/evaluation/metrics.py": ("evaluate", "export"),
+    "clipreid/evaluation/plots.py": ("evaluate", "export"),
+    "clipreid/evaluation/protocols.py": ("evaluate", "export"),
+    "clipreid/evaluation/query_expansion.py": ("evaluate", "export"),
+    "clipreid/evaluation/ranking.py": ("evaluate", "export"),
+    "clipreid/evaluation/rerank.py": ("evaluate", "export"),
+    "clipreid/evaluation/results.py": ("evaluate", "export"),
+    "clipreid/evaluation/thresholds.py": ("evaluate", "export"),
     "clipreid/export.py": ("export",),
+    "clipreid/model_card.py": ("export",),
     "hydra_plugins/clipreid_params/__init__.py": NONE,
 }
 
