@@ -98,21 +98,21 @@ def _read_csv(path: Path) -> Source:
             raise DatasetError(f"{path}, line {line}: empty path")
         paths.append(str((path.parent / value).resolve()))
         if has_camid:
-            try:
-                camids.append(int(row["camid"]))
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path}, line {line}: camid {row['camid']!r} is not an "
-                                   "integer") from None
+            camids.append(_integer(row, "camid", path, line))
             if not 0 <= camids[-1] < 2**31:
                 raise DatasetError(f"{path}, line {line}: camid {camids[-1]} is out of range "
                                    "(camera ids are 0-based, below the model's camera count)")
         if has_pid:
-            try:
-                pids.append(int(row["pid"]))
-            except (TypeError, ValueError):
-                raise DatasetError(f"{path}, line {line}: pid {row['pid']!r} is not an "
-                                   "integer") from None
+            pids.append(_integer(row, "pid", path, line))
     return Source(paths, camids if has_camid else None, pids if has_pid else None)
+
+
+def _integer(row: Mapping[str, str], column: str, path: Path, line: int) -> int:
+    try:
+        return int(row[column])
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}, line {line}: {column} {row[column]!r} is not an "
+                           "integer") from None
 
 
 class Preprocessor:
