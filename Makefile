@@ -14,7 +14,14 @@ export DO_NOT_TRACK := 1
 
 .PHONY: repro test setup lock browser params pipeline retrain serve clean exps
 
+# In the container image (Dockerfile) the environment is the image's own, installed
+# from the same lock, with the mounted project editable: no .venv is made.
+ifdef CLIPREID_CONTAINER
+setup:
+	@python -c "import clipreid"
+else
 setup: $(VENV)/.installed
+endif
 
 # The whole environment comes from requirements.lock (pinned, with hashes: `make lock`);
 # the project then installs without build isolation, from the locked setuptools and wheel.
