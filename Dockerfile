@@ -36,6 +36,14 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
     && python -m pip install --quiet --require-hashes --no-deps \
         -r /opt/clipreid/requirements.lock
 
+# A non-root user. The mounted project usually belongs to someone else (the host
+# user, or root): git would refuse it as "dubious ownership", and with it
+# `dvc exp show` and the flows. The container runs only the project it is given.
+# HOME is writable by any uid, so `--user "$(id -u):$(id -g)"` works too.
+RUN useradd --create-home --home-dir /home/clipreid --uid 1000 --shell /bin/bash clipreid \
+    && chmod 0777 /home/clipreid \
+    && git config --system --add safe.directory '*'
+
 # The project, installed editable at /workspace, where the clone is mounted: the
 # mounted src/clipreid is the code that runs, and the code DVC hashes. The copy made
 # here only serves an image run without a mount.
@@ -44,14 +52,6 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN python -m pip install --quiet --no-deps --no-build-isolation -e /workspace \
     && rm -rf src/*.egg-info
-
-# A non-root user. The mounted project usually belongs to someone else (the host
-# user, or root): git would refuse it as "dubious ownership", and with it
-# `dvc exp show` and the flows. The container runs only the project it is given.
-# HOME is writable by any uid, so `--user "$(id -u):$(id -g)"` works too.
-RUN useradd --create-home --home-dir /home/clipreid --uid 1000 --shell /bin/bash clipreid \
-    && chmod 0777 /home/clipreid \
-    && git config --system --add safe.directory '*'
 
 # No telemetry; nothing waits on the network. CLIPREID_CONTAINER tells `make` that the
 # environment is the image's (no .venv in the mounted project).
