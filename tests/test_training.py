@@ -19,13 +19,13 @@ from clipreid.training.run import RunSettings
 CPU = torch.device("cpu")
 
 PROMPT = from_dict(PromptConfig, {"epochs": 3, "batch_size": 8, "lr": 1e-2, "weight_decay": 1e-4, "warmup_epochs": 1,
-          "warmup_lr": 1e-3, "min_lr": 1e-6, "feature_batch_size": 16, "amp": True})
+          "warmup_lr": 1e-3, "min_lr": 1e-6, "feature_batch_size": 16, "amp": "auto"})
 FINETUNE = from_dict(FinetuneConfig, {"epochs": 3, "num_identities": 2, "num_instances": 2, "lr": 1e-3,
           "bias_lr_factor": 2.0, "weight_decay": 1e-4, "weight_decay_bias": 1e-4,
           "milestones": [2], "gamma": 0.1, "warmup_epochs": 1, "warmup_factor": 0.1,
           "id_loss_weight": 0.25, "triplet_loss_weight": 1.0, "i2t_loss_weight": 1.0,
           "triplet_margin": 0.3, "label_smoothing": 0.1,
-          "augmentation": {"flip_p": 0.5, "padding": 2, "erasing_p": 0.5}, "amp": True})
+          "augmentation": {"flip_p": 0.5, "padding": 2, "erasing_p": 0.5}, "amp": "auto"})
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_stage1_step_changes_only_the_prompt_vectors(tiny_vit_cfg):
     before = snapshot(model)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
     loss = prompt.train_step(model, optimizer, scaler, torch.randn(6, 32), labels,
-                                      CPU, amp=False)
+                                      CPU, amp="off")
     assert loss > 0
     assert changed_keys(before, model) == {"prompt_learner.ctx"}
     assert all(p.requires_grad is False for n, p in model.named_parameters()

@@ -23,7 +23,7 @@ def extract(
     batch_size: int,
     device: torch.device,
     num_workers: int = 0,
-    amp: bool = True,
+    amp: str = "off",
     desc: str = "features",
 ) -> torch.Tensor:
     """``fn(images, camids)`` over all ``paths`` in order, as one float32 CPU tensor."""
@@ -39,7 +39,7 @@ def extract(
 
 
 def test_features(model, paths, camids, input_size, preprocess, batch_size, device,
-                  num_workers=0, amp=False) -> torch.Tensor:
+                  num_workers=0, amp="off") -> torch.Tensor:
     """The test descriptors (L2-normalised [main, proj]) of ``paths``."""
     model.eval()  # camera ids are used only by a model with SIE camera embeddings
     return extract(model.test_features, paths, camids, input_size, preprocess, batch_size, device,

@@ -25,15 +25,37 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device, enabled: bool):
-    """float16 autocast on CUDA when enabled; a no-op on the CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
 
 
-def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
-    return torch.amp.GradScaler("cuda", enabled=bool(enabled and device.type == "cuda"))
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a stage's ``amp`` setting on ``device`` (None: float32).
+
+    ``auto``: bfloat16 on a GPU that has it, float16 on an older GPU, float32 on the CPU.
+    ``bf16`` / ``fp16`` are used as asked, on the CPU too (autocast supports both there,
+    which tests use); ``off`` is float32 everywhere."""
+    if mode not in AMP_MODES:
+        raise ConfigError(f"amp '{mode}' must be one of {', '.join(AMP_MODES)}")
+    if mode == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return AMP_DTYPES[mode]
+
+
+def autocast(device: torch.device, mode: str):
+    """Mixed precision of ``mode`` (see :func:`amp_dtype`); a no-op when float32."""
+    dtype = amp_dtype(mode, device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, mode: str) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for float16 only (bfloat16 has float32's range)."""
+    enabled = amp_dtype(mode, device) == torch.float16
+    return torch.amp.GradScaler(device.type, enabled=enabled)
 
 
 def seed_everything(seed: int) -> None:

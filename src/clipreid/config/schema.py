@@ -172,6 +172,12 @@ class ValidationConfig:
     required_splits: Literal["auto"] | list[Literal["train", "query", "gallery", "test"]] = "auto"
 
 
+# Mixed precision of a stage (clipreid.runtime.amp_dtype): auto = bf16 on GPUs that have
+# it, fp16 with a gradient scaler on older ones, float32 on the CPU; bf16 / fp16 / off as
+# asked.
+Amp = Literal["auto", "bf16", "fp16", "off"]
+
+
 @dataclass(frozen=True)
 class PromptConfig:
     """Stage 1, prompt learning (method.md): only the identity prompt vectors train."""
@@ -184,7 +190,7 @@ class PromptConfig:
     warmup_lr: float = spec(1e-5, gt=0)
     min_lr: float = spec(1e-6, ge=0)
     feature_batch_size: int = spec(128, ge=1)
-    amp: bool = True
+    amp: Amp = "auto"
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ class FinetuneConfig:
     triplet_margin: float = spec(0.3, ge=0)
     label_smoothing: float = spec(0.1, ge=0, le=1)
     augmentation: AugmentationConfig = spec(factory=AugmentationConfig)
-    amp: bool = True
+    amp: Amp = "auto"
 
     def check(self, key: str) -> None:
         if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
@@ -406,7 +412,7 @@ class ExpectedConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     batch_size: int = spec(128, ge=1)
-    amp: bool = False
+    amp: Amp = "off"
     distance: Literal["euclidean", "cosine"] = "euclidean"
     max_rank: int = spec(50, ge=10)
     block_size: int | None = spec(None, ge=1)

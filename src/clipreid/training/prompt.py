@@ -46,7 +46,7 @@ def make_optimizer(params, cfg: PromptConfig) -> torch.optim.Optimizer:
 
 
 def train_step(model: ClipReID, optimizer, scaler, image_feats: torch.Tensor,
-               labels: torch.Tensor, device: torch.device, amp: bool) -> float:
+               labels: torch.Tensor, device: torch.device, amp: str) -> float:
     """One stage-1 update on a batch of cached image features; returns the loss."""
     with autocast(device, amp):
         text_feats = model.text_features(labels)
