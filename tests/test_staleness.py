@@ -64,8 +64,10 @@ EXPECTED = {
     "clipreid/loader/__init__.py": NONE,
     "clipreid/loader/images.py": MODEL_USERS,
     "clipreid/loader/pixels.py": ("validate", *MODEL_USERS),  # validation checks the same
-    "clipreid/loader/transforms.py": MODEL_USERS,
+    "clipreid/loader/transforms.py": ("prompt", "evaluate", "export"),
     "clipreid/loader/sampler.py": ("finetune",),
+    "clipreid/loader/decoded.py": ("finetune",),
+    "clipreid/loader/augment.py": ("finetune",),
     "clipreid/model/__init__.py": MODEL_USERS,
     "clipreid/model/backbone.py": MODEL_USERS,
     "clipreid/model/image_encoder.py": MODEL_USERS,

@@ -108,7 +108,8 @@ def test_stage2_bias_groups_get_factor_and_their_weight_decay(tiny_vit_cfg):
 def run_settings(tmp, fingerprint):
     return RunSettings(input_size=[64, 32], preprocess=PreprocessConfig(), device=CPU, seed=0,
                        checkpoint_dir=str(tmp / "ckpt"),
-                       fingerprint=fingerprint, live_dir=str(tmp / "live"))
+                       fingerprint=fingerprint, live_dir=str(tmp / "live"),
+                       decoded_dir=str(tmp / "decoded"))
 
 
 class Interrupt(Exception):

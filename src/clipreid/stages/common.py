@@ -13,6 +13,7 @@ from clipreid.config.schema import Params
 from clipreid.dataset.manifest import require_splits
 from clipreid.model import ClipReID, build_reid_model
 from clipreid.runtime import resolve_device
+from clipreid.stages import layout
 from clipreid.training.checkpoint import fingerprint
 from clipreid.training.run import RunSettings
 
@@ -60,4 +61,4 @@ def run_settings(params: Params, stage: str, checkpoint_dir: str | Path,
                        device=resolve_device(params.device), seed=params.seed,
                        checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
                        fingerprint=fingerprint(stage_params(params, stage), inputs),
-                       num_workers=params.num_workers)
+                       num_workers=params.num_workers, decoded_dir=layout.DECODED_CACHE)

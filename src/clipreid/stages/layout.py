@@ -30,6 +30,11 @@ def checkpoints(stage: str) -> str:
     return f"checkpoints/{stage}"
 
 
+#: Stage 2's training images, decoded and resized once (clipreid.loader.decoded): a cache
+#: keyed by its inputs, not a DVC output (git-ignored).
+DECODED_CACHE = "cache/decoded"
+
+
 def live(stage: str) -> str:
     """A training stage's dvclive curves."""
     return f"dvclive/{stage}"

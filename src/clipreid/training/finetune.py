@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from clipreid.loader.images import ImageDataset
+from clipreid.loader.augment import BatchAugment
+from clipreid.loader.decoded import decoded_images
 from clipreid.loader.sampler import PKBatchSampler
-from clipreid.loader.transforms import train_transform
 from clipreid.config.schema import FinetuneConfig, coerce
 from clipreid.losses import batch_hard_triplet_loss, cross_entropy_label_smooth
 from clipreid.model import ClipReID
@@ -114,13 +114,14 @@ def train_finetune(model: ClipReID, text_features: torch.Tensor | None, paths: S
         run, optimizer, scaler, lambda state: model.load_state_dict(state["model"]), "finetune")
     epoch_log = EpochLog(run.live_dir, history)
 
+    # Decoded and resized once (cached on disk), augmented as uint8 batches on the device.
+    decoded = decoded_images(paths, run.input_size, run.preprocess.train_interpolation,
+                             run.decoded_dir)
     aug = cfg.augmentation
-    dataset = ImageDataset(paths, labels, camids, train_transform(
-        run.input_size, run.preprocess, aug.flip_p, aug.padding, aug.erasing_p))
+    augment = BatchAugment(run.input_size, run.preprocess, aug.flip_p, aug.padding,
+                           aug.erasing_p)
+    labels_t, camids_t = torch.as_tensor(list(labels)), torch.as_tensor(list(camids))
     sampler = PKBatchSampler(labels, cfg.num_identities, cfg.num_instances, seed=run.seed)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=run.num_workers,
-                        pin_memory=device.type == "cuda",
-                        persistent_workers=False)  # re-seeded each epoch
     if text_features is not None:
         text_features = text_features.to(device).float()
     use_cams = model.camera_embedding is not None
@@ -128,15 +129,24 @@ def train_finetune(model: ClipReID, text_features: torch.Tensor | None, paths: S
     epochs = int(cfg.epochs)
     for epoch in progress(range(start_epoch, epochs + 1), desc="finetune", unit="epoch",
                           initial=start_epoch - 1, total=epochs):
-        torch.manual_seed(run.seed * 100003 + epoch)  # augmentation draws, resumable per epoch
+        # Every random draw of an epoch follows from (seed, epoch): a resumed epoch is
+        # drawn again exactly (sampler, augmentation, dropout).
+        epoch_seed = run.seed * 100003 + epoch
+        torch.manual_seed(epoch_seed)
+        generator = torch.Generator().manual_seed(epoch_seed)
         sampler.set_epoch(epoch)
         lr = set_lr(optimizer, epoch, cfg)
         model.train()
         sums: dict[str, float] = {}
         steps = 0
-        for images, targets, cams, _ in loader:
-            parts = train_step(model, optimizer, scaler, images.to(device, non_blocking=True),
-                               targets.to(device), cams.to(device) if use_cams else None,
+        for batch in sampler:
+            index = torch.as_tensor(batch)
+            images = torch.from_numpy(decoded[np.asarray(batch)])
+            if device.type == "cuda":
+                images = images.pin_memory()
+            images = augment(images.to(device, non_blocking=True), generator)
+            parts = train_step(model, optimizer, scaler, images, labels_t[index].to(device),
+                               camids_t[index].to(device) if use_cams else None,
                                text_features, cfg, device)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v

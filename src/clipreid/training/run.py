@@ -21,4 +21,5 @@ class RunSettings:
     checkpoint_dir: str   # per-epoch checkpoint for resuming (checkpoint.py)
     fingerprint: str      # params + inputs digest: a checkpoint of another run is ignored
     live_dir: str         # dvclive curves
+    decoded_dir: str      # stage 2's training images, decoded once (loader/decoded.py)
     num_workers: int = 0
