@@ -129,7 +129,8 @@ def stage2_steps(name: str, size, steps: int, device, amp: str) -> tuple[float, 
     """(images per second of stage-2 steps at batch 64, FLOPs per image or None)."""
     from clipreid.config.schema import FinetuneConfig
     from clipreid.runtime import grad_scaler
-    from clipreid.training.finetune import finetune_loss, make_optimizer, train_step
+    from clipreid.training.finetune import (ImageForward, finetune_loss, make_optimizer,
+                                            train_step)
 
     cfg = FinetuneConfig(amp=amp)
     model, named = stage2_model(name, size, 100, device)
@@ -139,12 +140,13 @@ def stage2_steps(name: str, size, steps: int, device, amp: str) -> tuple[float, 
     targets = torch.arange(16, device=device).repeat_interleave(4)
     text = torch.randn(100, model.classifier_proj.in_features, device=device)
     model.train()
-    train_step(model, optimizer, scaler, images, targets, None, text, cfg, device)  # warm-up
+    forward = ImageForward(model)
+    train_step(forward, optimizer, scaler, images, targets, None, text, cfg, device)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optimizer, scaler, images, targets, None, text, cfg, device)
+        train_step(forward, optimizer, scaler, images, targets, None, text, cfg, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -154,7 +156,7 @@ def stage2_steps(name: str, size, steps: int, device, amp: str) -> tuple[float, 
 
         counter = FlopCounterMode(display=False)
         with counter:
-            loss, _ = finetune_loss(model, images[:8], targets[:8], None, text, cfg)
+            loss, _ = finetune_loss(forward, images[:8], targets[:8], None, text, cfg)
             loss.backward()
         flops = counter.get_total_flops() / 8
     return 64 * steps / seconds, flops

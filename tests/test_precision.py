@@ -71,7 +71,7 @@ def finetune_losses(model, amp: str) -> list[float]:
     losses = []
     for _ in range(STEPS):
         images = torch.randn(8, 3, 64, 32, generator=generator)
-        parts = finetune.train_step(model, optimizer, scaler, images, targets, None, text,
+        parts = finetune.train_step(finetune.ImageForward(model), optimizer, scaler, images, targets, None, text,
                                     cfg, CPU)
         losses.append(parts["loss"])
     return losses

@@ -49,11 +49,18 @@ def test_deterministic_per_seed_and_epoch():
     assert list(a) == list(b)
 
 
-def test_ranks_split_the_batches_of_an_epoch():
+def test_processes_split_each_batch_by_identity():
+    """Under DDP the global batch stays P x K: each of 2 processes takes P/2 identities of
+    every batch, K images each, and together they are the single-process batch."""
     labels = labels_with_counts([8] * 8)
-    whole = list(PKBatchSampler(labels, 2, 4, seed=0))
-    parts = [list(PKBatchSampler(labels, 2, 4, seed=0, rank=r, world_size=2)) for r in (0, 1)]
-    assert parts[0] == whole[0::2] and parts[1] == whole[1::2]
+    whole = list(PKBatchSampler(labels, 4, 2, seed=0))
+    parts = [list(PKBatchSampler(labels, 4, 2, seed=0, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(parts[0]) == len(parts[1]) == len(whole)
+    for batch, first, second in zip(whole, *parts):
+        assert first + second == batch and len(first) == len(second) == 4
+        assert not {labels[i] for i in first} & {labels[i] for i in second}
+    with pytest.raises(ValueError, match="multiple of the process count"):
+        PKBatchSampler(labels, 3, 2, seed=0, rank=0, world_size=2)
 
 
 def test_too_few_identities_is_a_clear_error():

@@ -67,6 +67,7 @@ EXPECTED = {
     "clipreid/loader/transforms.py": ("prompt", "evaluate", "export"),
     "clipreid/loader/sampler.py": ("finetune",),
     "clipreid/loader/decoded.py": ("finetune",),
+    "clipreid/distributed.py": ("prompt", "finetune"),
     "clipreid/loader/augment.py": ("finetune",),
     "clipreid/model/__init__.py": MODEL_USERS,
     "clipreid/model/backbone.py": MODEL_USERS,

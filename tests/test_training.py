@@ -78,7 +78,7 @@ def test_stage2_step_changes_nothing_on_the_text_side(tiny_vit_cfg):
     before = snapshot(model)
     model.train()
     targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    parts = finetune.train_step(model, optimizer, scaler, torch.randn(8, 3, 64, 32),
+    parts = finetune.train_step(finetune.ImageForward(model), optimizer, scaler, torch.randn(8, 3, 64, 32),
                                    targets, None, torch.randn(4, 32), FINETUNE, CPU)
     assert parts["loss"] > 0
     changed = changed_keys(before, model)

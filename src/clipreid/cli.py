@@ -36,12 +36,42 @@ def checked_params(path: str):
     return params
 
 
+TRAINING_STAGES = ("prompt", "finetune")
+
+
 def cmd_stage(args) -> int:
     import importlib
 
     params = checked_params(args.params)
-    result = importlib.import_module(f"clipreid.stages.{args.command}").run(params)
+    launch = params.launch
+    if (args.command in TRAINING_STAGES and launch.nproc_per_node * launch.nnodes > 1
+            and not distributed_launch()):
+        # More than one process asked for: the stage starts itself again under torchrun.
+        from clipreid.distributed import torchrun_command
+
+        verbose = ["-v"] if args.verbose else []
+        command = torchrun_command(launch, [*verbose, "--params", args.params, args.command])
+        logging.getLogger("clipreid").info("starting %s", " ".join(command))
+        sys.stdout.flush()
+        os.execv(command[0], command)
+    try:
+        result = importlib.import_module(f"clipreid.stages.{args.command}").run(params)
+    finally:
+        leave_process_group()
     return 1 if args.command == "validate" and not result.ok else 0
+
+
+def distributed_launch() -> bool:
+    from clipreid.distributed import launched
+
+    return launched()
+
+
+def leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def cmd_synth(args) -> None:

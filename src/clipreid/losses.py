@@ -50,13 +50,18 @@ def euclidean_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def batch_hard_triplet_loss(
-    feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3
+    feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3,
+    candidates: torch.Tensor | None = None, candidate_labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Batch-hard triplet loss: for each anchor, the farthest positive (the anchor itself
     counts, at distance ~0) and the closest negative in the batch; mean of
-    max(0, d(a, p) - d(a, n) + margin)."""
-    dist = euclidean_distances(feats, feats)
-    same = labels.view(-1, 1) == labels.view(1, -1)
+    max(0, d(a, p) - d(a, n) + margin). ``candidates`` (default: the anchors) are where
+    positives and negatives are mined: under DDP the global batch, while the anchors are
+    the process's own rows."""
+    if candidates is None:
+        candidates, candidate_labels = feats, labels
+    dist = euclidean_distances(feats, candidates)
+    same = labels.view(-1, 1) == candidate_labels.view(1, -1)
     if bool(same.all(dim=1).any()):
         raise ValueError("batch_hard_triplet_loss: every anchor needs a negative in the batch")
     hardest_pos = dist.masked_fill(~same, float("-inf")).max(dim=1).values

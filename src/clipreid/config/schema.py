@@ -434,6 +434,18 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class LaunchConfig:
+    """How many processes the training stages (prompt, finetune) run in. More than one:
+    the stage starts itself under torchrun (clipreid.distributed), one process per GPU."""
+
+    nproc_per_node: int = spec(1, ge=1)     # processes per node (GPUs per node)
+    nnodes: int = spec(1, ge=1)             # nodes; > 1: run the same command on each
+    rdzv_endpoint: str = "localhost:29400"  # several nodes: host:port on the first node
+    rdzv_id: str = "clipreid"               # several nodes: the job's name, the same on all
+    backend: Literal["auto", "nccl", "gloo"] = "auto"   # auto: nccl on GPUs, gloo on CPU
+
+
+@dataclass(frozen=True)
 class Params:
     """The whole of params.yaml."""
 
@@ -451,6 +463,7 @@ class Params:
     seed: int = spec(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_workers: int = spec(2, ge=0)
+    launch: LaunchConfig = spec(factory=LaunchConfig)
     schema_version: Literal[1] = 1   # checked at composition (clipreid.config.compose)
 
 

@@ -88,7 +88,8 @@ def similarity(q: torch.Tensor, g_t: torch.Tensor) -> torch.Tensor:
     than torch's MKL on the AMD processors we use; elsewhere it is ``torch.mm``. A block
     too small for OpenBLAS's main kernel is padded with zero rows (see
     :data:`MIN_PRODUCT_WORK`), so every entry is summed the same way, whatever the block
-    size.
+    size, on the CPUs this was measured on; on others (an AMD EPYC with AVX2) entries can
+    differ in their last bit between block sizes.
     """
     a = as_numpy(q)
     if a is not None:

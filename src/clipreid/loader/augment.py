@@ -7,9 +7,11 @@ with ``erasing_p`` of one rectangle (area 2-33 % of the image, aspect ratio 0.3-
 to 10 tries, as torchvision's RandomErasing) filled with standard-normal values per pixel.
 The images arrive resized (clipreid.loader.decoded), so no resize happens here.
 
-Every random draw comes from the ``torch.Generator`` passed in, per image, on the CPU;
-the pixels are then transformed where the batch lives (on the GPU when training there).
-A fixed generator state gives the same batch, on any device.
+Every random draw, the erasing values included, comes from the ``torch.Generator`` passed
+in, per image, on the CPU (:meth:`BatchAugment.sample`); the pixels are then transformed
+where the batch lives (on the GPU when training there). A fixed generator state gives the
+same batch, on any device; under DDP every process draws for the global batch and
+applies its own rows' draws (:meth:`AugmentParams.rows`), as one process would.
 """
 
 from __future__ import annotations
@@ -31,12 +33,17 @@ ERASE_TRIES = 10
 @dataclass(frozen=True)
 class AugmentParams:
     """The random draws of one batch: per image a flip, a crop offset and an erased box
-    (``erase[i] = (top, left, height, width)``, or None)."""
+    with its values (``erase[i] = (top, left, height, width, values)``, or None)."""
 
     flip: torch.Tensor       # (B,) bool
     top: torch.Tensor        # (B,) int, 0 .. 2 * padding
     left: torch.Tensor       # (B,) int, 0 .. 2 * padding
-    erase: list[tuple[int, int, int, int] | None]
+    erase: list[tuple[int, int, int, int, torch.Tensor] | None]
+
+    def rows(self, start: int, stop: int) -> "AugmentParams":
+        """The draws of images ``start`` to ``stop`` (one process's share of a batch)."""
+        return AugmentParams(self.flip[start:stop], self.top[start:stop],
+                             self.left[start:stop], self.erase[start:stop])
 
 
 class BatchAugment:
@@ -49,7 +56,7 @@ class BatchAugment:
         self.mean, self.std = list(preprocess.mean), list(preprocess.std)
         self.flip_p, self.padding, self.erasing_p = float(flip_p), int(padding), float(erasing_p)
 
-    def _erase_box(self, generator: torch.Generator) -> tuple[int, int, int, int] | None:
+    def _erase_box(self, generator: torch.Generator):
         area = self.height * self.width
         log_ratio = (math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1]))
         for _ in range(ERASE_TRIES):
@@ -61,7 +68,7 @@ class BatchAugment:
             if h < self.height and w < self.width:
                 top = int(torch.randint(0, self.height - h + 1, (1,), generator=generator))
                 left = int(torch.randint(0, self.width - w + 1, (1,), generator=generator))
-                return top, left, h, w
+                return top, left, h, w, torch.randn((3, h, w), generator=generator)
         return None
 
     def sample(self, batch: int, generator: torch.Generator) -> AugmentParams:
@@ -73,10 +80,8 @@ class BatchAugment:
                  for _ in range(batch)]
         return AugmentParams(flip, offsets[:, 0], offsets[:, 1], erase)
 
-    def apply(self, images: torch.Tensor, params: AugmentParams,
-              generator: torch.Generator) -> torch.Tensor:
-        """Transform a uint8 batch with the given draws (erasing values from
-        ``generator``, drawn on the CPU and moved to the batch's device)."""
+    def apply(self, images: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        """Transform a uint8 batch with the given draws."""
         if images.dtype != torch.uint8 or images.shape[1:] != (3, self.height, self.width):
             raise ValueError(f"expected uint8 images of shape (B, 3, {self.height}, "
                              f"{self.width}), got {images.dtype} {tuple(images.shape)}")
@@ -97,10 +102,9 @@ class BatchAugment:
                              self.std, inplace=True)
         for i, box in enumerate(params.erase):
             if box is not None:
-                top, left, h, w = box
-                value = torch.randn((3, h, w), generator=generator).to(device)
-                F.erase(images[i], top, left, h, w, value, inplace=True)
+                top, left, h, w, values = box
+                F.erase(images[i], top, left, h, w, values.to(device), inplace=True)
         return images
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.apply(images, self.sample(images.shape[0], generator), generator)
+        return self.apply(images, self.sample(images.shape[0], generator))

@@ -16,8 +16,11 @@ class PKBatchSampler:
     with fewer than K images is drawn with replacement up to K; a last incomplete chunk is
     dropped); batches take one chunk from each of P randomly chosen identities that still
     have chunks, until fewer than P such identities remain. Deterministic for a given
-    ``seed`` and epoch (call :meth:`set_epoch`). Under DDP, ``rank``/``world_size`` give
-    each process every ``world_size``-th batch.
+    ``seed`` and epoch (call :meth:`set_epoch`). Under DDP (``rank``/``world_size``)
+    every process draws the same global batches and takes its share of each batch's
+    identities, ``num_identities / world_size`` of them with their K images each: the
+    global batch stays P x K, and the processes' shares together are the batch one
+    process would draw.
     """
 
     def __init__(
@@ -38,6 +41,11 @@ class PKBatchSampler:
                 f"training split has only {len(self.index_by_label)}; lower "
                 f"stage2.num_identities (batch size / num_instances)"
             )
+        if num_identities % world_size:
+            raise ValueError(
+                f"P x K sampler: {num_identities} identities per batch cannot be split over "
+                f"{world_size} processes; make finetune.num_identities a multiple of the "
+                f"process count (launch.nproc_per_node x launch.nnodes)")
         self.labels = sorted(self.index_by_label)
         self.num_identities = num_identities
         self.num_instances = num_instances
@@ -72,10 +80,17 @@ class PKBatchSampler:
             available = [label for label in available if chunks[label]]
         return batches
 
+    def global_batches(self) -> list[list[int]]:
+        """This epoch's whole batches (every process's shares), P x K indices each."""
+        return self._batches()
+
+    def share(self, batch: list[int]) -> list[int]:
+        """This process's identities of a global batch (contiguous: identity-major)."""
+        size = len(batch) // self.world_size
+        return batch[self.rank * size : (self.rank + 1) * size]
+
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._batches()
-        usable = len(batches) // self.world_size * self.world_size
-        return iter(batches[self.rank : usable : self.world_size])
+        return iter([self.share(batch) for batch in self._batches()])
 
     def __len__(self) -> int:
-        return len(self._batches()) // self.world_size
+        return len(self._batches())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from clipreid import distributed
 from clipreid.config.params import stage_params
 from clipreid.config.schema import Params
 from clipreid.dataset.manifest import require_splits
@@ -54,11 +55,12 @@ def run_settings(params: Params, stage: str, checkpoint_dir: str | Path,
                  live_dir: str | Path, inputs) -> RunSettings:
     """How a training stage runs: its checkpoint is tied to the params it declares, its
     input files and its code (the files dvc.yaml lists for it), so a checkpoint resumes
-    only the very same run."""
+    only the very same run. Under torchrun this joins the process group."""
     inputs = [*inputs, *code_files(stage)]
+    process, device = distributed.init(resolve_device(params.device), params.launch.backend)
     return RunSettings(input_size=params.model.input_size,
                        preprocess=params.model.preprocess,
-                       device=resolve_device(params.device), seed=params.seed,
+                       device=device, seed=params.seed, process=process,
                        checkpoint_dir=str(checkpoint_dir), live_dir=str(live_dir),
                        fingerprint=fingerprint(stage_params(params, stage), inputs),
                        num_workers=params.num_workers, decoded_dir=layout.DECODED_CACHE)

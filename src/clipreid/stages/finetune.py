@@ -39,4 +39,5 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, prompts_path=la
                        [manifest_path, prompts_path])
     train_finetune(model, text_features, image_paths(train, params.dataset.root),
                    train["label"].tolist(), train["camid"].tolist(), params.finetune, run)
-    save_reid_model(model_path, model, params, num_classes)
+    if run.process.is_main:
+        save_reid_model(model_path, model, params, num_classes)

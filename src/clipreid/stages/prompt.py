@@ -33,6 +33,8 @@ def run(params: Params, manifest_path=layout.VALIDATED_MANIFEST, prompts_path=la
     run = run_settings(params, "prompt", checkpoint_dir, live_dir, [manifest_path])
     result = train_prompts(model, image_paths(train, params.dataset.root),
                            train["label"].tolist(), train["camid"].tolist(), params.prompt, run)
+    if not run.process.is_main:
+        return
     save_torch(prompts_path, {
         "method": "clipreid",
         "prompt_learner": result.prompt_state,

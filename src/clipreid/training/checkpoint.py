@@ -64,7 +64,10 @@ def resume(run, optimizer, scaler, restore, stage: str) -> tuple[int, list]:
 
 
 def save_epoch(run, epoch: int, optimizer, scaler, history: list, **tensors) -> None:
-    """Write the checkpoint of a finished epoch (atomically)."""
+    """Write the checkpoint of a finished epoch (atomically; the main process only: the
+    processes hold the same state, and every one resumes from this file)."""
+    if not run.process.is_main:
+        return
     save_checkpoint(run.checkpoint_dir, {
         "fingerprint": run.fingerprint, "epoch": epoch, "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(), "history": history, **tensors,

@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 
 from clipreid.config.schema import PreprocessConfig
+from clipreid.distributed import Process
 
 
 @dataclass(frozen=True)
@@ -23,3 +24,4 @@ class RunSettings:
     live_dir: str         # dvclive curves
     decoded_dir: str      # stage 2's training images, decoded once (loader/decoded.py)
     num_workers: int = 0
+    process: Process = Process()   # this process among torchrun's (rank 0 of 1 alone)
