@@ -30,20 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from inference_benchmark import model_config  # noqa: E402 (one home for model shapes)
+
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense, SXM
-
-
-def model_config(name: str, input_size):
-    from clipreid.config.schema import ModelConfig, from_dict
-
-    data = yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())
-    data = {k: v for k, v in data.items() if k != "defaults"}
-    data.update(clip_name=None, weights=None, source="src/clipreid/model/backbone.py",
-                input_size=list(input_size))
-    return from_dict(ModelConfig, data, "model")
 
 
 def synthetic_train_set(root: Path):
@@ -57,12 +49,21 @@ def synthetic_train_set(root: Path):
     return paths, labels, camids
 
 
-def rate(count: int, seconds: float) -> str:
-    return f"{count / seconds:8.1f} images/s"
+def first_batches(batches: int, epoch_batches):
+    """The first ``batches`` items of ``epoch_batches(1)``, ``epoch_batches(2)``, ..."""
+    done, epoch = 0, 0
+    while True:
+        epoch += 1
+        for item in epoch_batches(epoch):
+            yield item
+            done += 1
+            if done == batches:
+                return
 
 
 def pil_pipeline(paths, labels, camids, size, batches: int, workers: int) -> float:
-    """Images per second of the PIL loader, as stage 2 ran it before the cache."""
+    """Images per second of the PIL loader, as stage 2 ran it before the cache (workers
+    restarted each epoch)."""
     from torch.utils.data import DataLoader
 
     from clipreid.config.schema import PreprocessConfig
@@ -73,19 +74,16 @@ def pil_pipeline(paths, labels, camids, size, batches: int, workers: int) -> flo
     dataset = ImageDataset(paths, labels, camids,
                            train_transform(size, PreprocessConfig(), 0.5, 10, 0.5))
     sampler = PKBatchSampler(labels, 16, 4, seed=0)
-    done, images, epoch = 0, 0, 0
-    start = time.perf_counter()
-    while done < batches:
-        epoch += 1
+
+    def epoch_batches(epoch):
         torch.manual_seed(epoch)
         sampler.set_epoch(epoch)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
-        for batch, *_ in loader:
-            images += batch.shape[0]
-            done += 1
-            if done == batches:
-                break
-    return images / (time.perf_counter() - start)
+        return (images for images, *_ in
+                DataLoader(dataset, batch_sampler=sampler, num_workers=workers))
+
+    start = time.perf_counter()
+    count = sum(len(images) for images in first_batches(batches, epoch_batches))
+    return count / (time.perf_counter() - start)
 
 
 def cached_pipeline(paths, labels, size, batches: int, cache: Path, device) -> tuple[float, float]:
@@ -100,21 +98,18 @@ def cached_pipeline(paths, labels, size, batches: int, cache: Path, device) -> t
     decode_seconds = time.perf_counter() - start
     augment = BatchAugment(size, PreprocessConfig(), 0.5, 10, 0.5)
     sampler = PKBatchSampler(labels, 16, 4, seed=0)
-    done, images, epoch = 0, 0, 0
-    start = time.perf_counter()
-    while done < batches:
-        epoch += 1
+
+    def epoch_batches(epoch):
         sampler.set_epoch(epoch)
         generator = torch.Generator().manual_seed(epoch)
-        for batch in sampler:
-            out = augment(torch.from_numpy(decoded[np.asarray(batch)]).to(device), generator)
-            images += out.shape[0]
-            done += 1
-            if done == batches:
-                break
+        return (augment(torch.from_numpy(decoded[np.asarray(batch)]).to(device), generator)
+                for batch in sampler)
+
+    start = time.perf_counter()
+    count = sum(len(images) for images in first_batches(batches, epoch_batches))
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return decode_seconds, images / (time.perf_counter() - start)
+    return decode_seconds, count / (time.perf_counter() - start)
 
 
 def stage2_model(name: str, size, num_classes: int, device):

@@ -45,7 +45,7 @@ def cmd_stage(args) -> int:
     params = checked_params(args.params)
     launch = params.launch
     if (args.command in TRAINING_STAGES and launch.nproc_per_node * launch.nnodes > 1
-            and not distributed_launch()):
+            and not launched_by_torchrun()):
         # More than one process asked for: the stage starts itself again under torchrun.
         from clipreid.distributed import torchrun_command
 
@@ -61,8 +61,8 @@ def cmd_stage(args) -> int:
     return 1 if args.command == "validate" and not result.ok else 0
 
 
-def distributed_launch() -> bool:
-    from clipreid.distributed import launched
+def launched_by_torchrun() -> bool:
+    from clipreid.distributed import launched  # torch only where a stage needs it
 
     return launched()
 
