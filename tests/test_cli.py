@@ -121,3 +121,17 @@ def test_synth_writes_a_market_layout_on_demand(tmp_path, monkeypatch, capsys):
     names = sorted(p.name for p in (out / "bounding_box_train").iterdir())
     assert names and all(name.endswith(".jpg") and name[:4].isdigit() for name in names)
     assert any(p.name.startswith("-1_") for p in (out / "bounding_box_test").iterdir())
+
+
+def test_identities_that_do_not_split_over_the_processes_stop_before_torchrun(
+        tmp_path, monkeypatch, capsys):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["launch"]["nproc_per_node"] = 2
+    params["finetune"]["num_identities"] = 3
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert main(["--params", str(path), "finetune"]) == 2
+    err = capsys.readouterr().err
+    assert "finetune.num_identities=3 cannot be split over 2 processes" in err

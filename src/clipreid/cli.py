@@ -47,6 +47,13 @@ def cmd_stage(args) -> int:
     if (args.command in TRAINING_STAGES and launch.nproc_per_node * launch.nnodes > 1
             and not launched_by_torchrun()):
         # More than one process asked for: the stage starts itself again under torchrun.
+        processes = launch.nproc_per_node * launch.nnodes
+        if args.command == "finetune" and params.finetune.num_identities % processes:
+            raise ConfigError(
+                f"finetune.num_identities={params.finetune.num_identities} cannot be split "
+                f"over {processes} processes (launch.nproc_per_node x launch.nnodes): each "
+                "process takes an equal share of every batch's identities; make it a "
+                "multiple")
         from clipreid.distributed import torchrun_command
 
         verbose = ["-v"] if args.verbose else []
