@@ -178,4 +178,28 @@ def test_a_killed_build_leaves_no_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(decoded, "decode_resized", broken)
     with pytest.raises(KeyboardInterrupt):
         decoded_images(paths, (H, W), "bicubic", cache)
-    assert list(cache.iterdir()) == []
+    assert [p.name for p in cache.iterdir()] == [".lock"]   # no cache, no temporary file
+
+
+def build_in_a_process(paths, cache):
+    decoded_images(paths, (H, W), "bicubic", cache)
+
+
+def test_two_runs_building_the_same_cache_at_once_both_succeed(tmp_path):
+    """The second waits for the first's build (a lock) instead of removing its
+    temporary file as a killed build's."""
+    import multiprocessing
+
+    paths = write_images(tmp_path, 200)
+    cache = tmp_path / "cache"
+    context = multiprocessing.get_context("spawn")
+    runs = [context.Process(target=build_in_a_process, args=(paths, cache)) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert [run.exitcode for run in runs] == [0, 0]
+    (built,) = cache.glob("*.npy")
+    decoded = decoded_images(paths, (H, W), "bicubic", cache)
+    assert all(np.array_equal(decoded[i], decode_resized(paths[i], (H, W), "bicubic"))
+               for i in range(0, 200, 13))

@@ -15,6 +15,7 @@ state like the checkpoints (layout.decoded_cache), not a DVC output, and git-ign
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -52,16 +53,9 @@ def decode_resized(path: str, size: Sequence[int], interpolation: str) -> np.nda
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def decoded_images(paths: Sequence[str], size: Sequence[int], interpolation: str,
-                   cache_dir: str | os.PathLike, threads: int | None = None) -> np.ndarray:
-    """The (N, 3, H, W) uint8 array of ``paths``, memory-mapped read-only: the cached file
-    when its key matches, else built now (decoded in threads, written atomically)."""
-    cache_dir = Path(cache_dir)
-    key = cache_key(paths, size, interpolation)
-    path = cache_dir / f"{key}.npy"
-    if path.is_file():
-        return np.load(path, mmap_mode="r")
-    cache_dir.mkdir(parents=True, exist_ok=True)
+def build(paths, size, interpolation, cache_dir: Path, path: Path, threads) -> None:
+    """Write the cache file ``path`` (under the folder's lock), removing other keys' files
+    and what killed builds left."""
     for stale in [*cache_dir.glob("*.npy"), *cache_dir.glob(".*.tmp")]:
         log.info("removing a decoded-image cache of other inputs (or a killed build): %s",
                  stale)
@@ -78,4 +72,22 @@ def decoded_images(paths: Sequence[str], size: Sequence[int], interpolation: str
                 array[i] = image
         array.flush()
         del array
+
+
+def decoded_images(paths: Sequence[str], size: Sequence[int], interpolation: str,
+                   cache_dir: str | os.PathLike, threads: int | None = None) -> np.ndarray:
+    """The (N, 3, H, W) uint8 array of ``paths``, memory-mapped read-only: the cached file
+    when its key matches, else built now (decoded in threads, written atomically)."""
+    cache_dir = Path(cache_dir)
+    key = cache_key(paths, size, interpolation)
+    path = cache_dir / f"{key}.npy"
+    if path.is_file():
+        return np.load(path, mmap_mode="r")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time per folder (two runs, or a node's processes): the second waits,
+    # then finds the file built; nobody removes a file another run is writing.
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            build(paths, size, interpolation, cache_dir, path, threads)
     return np.load(path, mmap_mode="r")
