@@ -40,11 +40,6 @@ class Process:
         """The one process that writes outputs, checkpoints and curves."""
         return self.rank == 0
 
-    @property
-    def is_local_main(self) -> bool:
-        """The first process of its node (builds the node's caches)."""
-        return self.local_rank == 0
-
 
 def launched() -> bool:
     """Started by torchrun (its environment is set)."""
@@ -71,11 +66,6 @@ def init(device: torch.device, backend: str = "auto") -> tuple[Process, torch.de
             backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
     return current(), device
-
-
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.barrier()
 
 
 def all_gather(tensor: torch.Tensor) -> torch.Tensor:

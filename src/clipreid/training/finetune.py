@@ -155,14 +155,10 @@ def train_finetune(model: ClipReID, text_features: torch.Tensor | None, paths: S
     epoch_log = EpochLog(run.live_dir, history, enabled=process.is_main)
     forward = distribute(model, device)
 
-    # Decoded and resized once (cached on disk; by the first process of each node),
-    # augmented as uint8 batches on the device.
-    def decode():
-        return decoded_images(paths, run.input_size, run.preprocess.train_interpolation,
-                              run.decoded_dir)
-    decoded = decode() if process.is_local_main else None
-    distributed.barrier()
-    decoded = decoded if decoded is not None else decode()
+    # Decoded and resized once (cached on disk; the cache's lock lets one process of a
+    # node build it while the others wait), augmented as uint8 batches on the device.
+    decoded = decoded_images(paths, run.input_size, run.preprocess.train_interpolation,
+                             run.decoded_dir)
     aug = cfg.augmentation
     augment = BatchAugment(run.input_size, run.preprocess, aug.flip_p, aug.padding,
                            aug.erasing_p)
