@@ -93,5 +93,6 @@ def test_a_stage_sees_only_its_params():
     from clipreid.config.schema import parse_params
 
     view = stage_params(parse_params(compose()), "prompt")
-    assert set(view) == {"method", "seed", "device", "num_workers", "dataset", "model", "prompt"}
+    assert set(view) == {"method", "seed", "device", "num_workers", "launch", "dataset", "model",
+                         "prompt"}
     assert set(view["dataset"]) == {"object", "num_cameras"}

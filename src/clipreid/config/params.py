@@ -17,9 +17,9 @@ from clipreid.errors import ConfigError
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "prepare": ("dataset",),
     "validate": ("dataset", "validation"),
-    "prompt": ("method", "seed", "device", "num_workers", "dataset.object",
+    "prompt": ("method", "seed", "device", "num_workers", "launch", "dataset.object",
                "dataset.num_cameras", "model", "prompt"),
-    "finetune": ("method", "seed", "device", "num_workers", "dataset.object",
+    "finetune": ("method", "seed", "device", "num_workers", "launch", "dataset.object",
                  "dataset.num_cameras", "model", "finetune"),
     "evaluate": ("method", "device", "num_workers", "dataset.name", "dataset.num_cameras",
                  "model", "evaluation"),
